@@ -1,0 +1,3 @@
+from flowdesk.cli.main import main
+
+main()

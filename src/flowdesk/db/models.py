@@ -1,0 +1,174 @@
+"""The tables. Flow versions are immutable; a run always points at the version it
+ran, so editing a flow never rewrites history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from flowdesk.db.types import JSONDocument, UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONDocument}
+
+
+class Flow(Base):
+    """A flow's identity and a copy of its current version's listing fields."""
+
+    __tablename__ = "flows"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    current_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("flow_versions.id", use_alter=True, name="fk_flows_current_version")
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str] = mapped_column(String(500), default="")
+    tags: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    interactive: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    groups: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    scheduled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    current_version: Mapped[FlowVersion | None] = relationship(
+        foreign_keys=[current_version_id], post_update=True
+    )
+
+
+class FlowVersion(Base):
+    __tablename__ = "flow_versions"
+    __table_args__ = (UniqueConstraint("flow_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flow_id: Mapped[str] = mapped_column(ForeignKey("flows.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    source: Mapped[str] = mapped_column(Text)
+    # sha256 of the canonical JSON of `definition`: an unchanged apply is a no-op.
+    digest: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        # Keyset pagination of a flow's history, newest first.
+        Index("ix_runs_flow_created", "flow_id", "created_at", "id"),
+        Index("ix_runs_flow_user_created", "flow_id", "user_id", "created_at", "id"),
+        Index("ix_runs_created", "created_at", "id"),
+        # Recovery and dispatch look for unfinished runs only.
+        Index("ix_runs_state", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    flow_id: Mapped[str] = mapped_column(ForeignKey("flows.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("flow_versions.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    parent_run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id"), default=None, index=True
+    )
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    progress: Mapped[float | None] = mapped_column(Float, default=None)
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)
+    html: Mapped[str | None] = mapped_column(Text, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    error_step: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Which process holds the run while it executes, and when it last said so.
+    owner: Mapped[str | None] = mapped_column(String(100), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    flow: Mapped[Flow] = relationship()
+    version: Mapped[FlowVersion] = relationship()
+    user: Mapped[User | None] = relationship()
+
+
+class RunEvent(Base):
+    """The ordered log of a run: log lines, state changes, status updates."""
+
+    __tablename__ = "run_events"
+    __table_args__ = (UniqueConstraint("run_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # log, state, status, result
+    level: Mapped[str] = mapped_column(String(8), default="info")
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UserGroup(Base):
+    __tablename__ = "user_groups"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Group(Base):
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    groups: Mapped[list[Group]] = relationship(secondary="user_groups", lazy="selectin")
+
+    @property
+    def group_names(self) -> set[str]:
+        return {group.name for group in self.groups}
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its hash is
+    stored, so a leaked database does not leak live sessions."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+    user: Mapped[User] = relationship(lazy="joined")

@@ -1,0 +1,48 @@
+"""Flow versions never change once stored, so their parsed definition and
+compiled steps are kept per version id instead of being rebuilt per run."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from flowdesk.engine import CompiledFlow, compile_flow
+from flowdesk.flows.definition import FlowDefinition, definition_from_data
+
+CACHED_VERSIONS = 512
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    version_id: int
+    definition: FlowDefinition
+    compiled: CompiledFlow
+
+
+class VersionCache:
+    def __init__(self, size: int = CACHED_VERSIONS) -> None:
+        self._size = size
+        self._entries: OrderedDict[int, LoadedVersion] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, version_id: int, data: dict[str, Any]) -> LoadedVersion:
+        with self._lock:
+            entry = self._entries.get(version_id)
+            if entry is not None:
+                self._entries.move_to_end(version_id)
+                return entry
+
+        definition = definition_from_data(data)
+        entry = LoadedVersion(
+            version_id, definition, compile_flow(definition.steps, definition.outputs)
+        )
+        with self._lock:
+            self._entries[version_id] = entry
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return entry
+
+
+versions = VersionCache()

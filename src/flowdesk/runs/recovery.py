@@ -1,0 +1,118 @@
+"""Runs left behind by a process that died: a `running` run whose process is
+gone is marked failed as interrupted, and `queued` runs are dispatched again."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+
+from flowdesk.db.models import Run
+from flowdesk.db.types import utcnow
+from flowdesk.runs import states
+from flowdesk.runs.service import event_payload, last_event_seq, state_event
+
+if TYPE_CHECKING:
+    from flowdesk.system import System
+
+logger = logging.getLogger(__name__)
+
+# A running run whose heartbeat is older than this is taken for dead even when
+# its owner's host is another machine.
+STALE_AFTER = timedelta(seconds=60)
+# A queued run no executor has picked up after this long is dispatched again.
+ORPHAN_AFTER = timedelta(seconds=5)
+
+
+def process_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    if not owner:
+        return True
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def fail_interrupted(system: System) -> list[str]:
+    """Mark as failed the running runs whose process has died."""
+    now = utcnow()
+    with system.db.reading() as session:
+        candidates = session.execute(
+            select(Run.id, Run.owner, Run.heartbeat_at).where(
+                Run.state == states.RUNNING
+            )
+        ).all()
+    dead = [
+        run_id
+        for run_id, owner, heartbeat in candidates
+        if not system.executor.holds(run_id)
+        and (
+            _owner_is_dead(owner) or heartbeat is None or now - heartbeat > STALE_AFTER
+        )
+    ]
+    failed = []
+    for run_id in dead:
+        with system.db.transaction() as session:
+            result = session.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.state == states.RUNNING)
+                .values(
+                    state=states.FAILED,
+                    finished_at=now,
+                    error=states.INTERRUPTED_MESSAGE,
+                    status_message=states.INTERRUPTED_MESSAGE,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                continue
+            event = state_event(
+                run_id,
+                last_event_seq(session, run_id) + 1,
+                states.FAILED,
+                states.INTERRUPTED_MESSAGE,
+                now,
+            )
+            event.level = "error"
+            session.add(event)
+        system.bus.publish(run_id, event_payload(event))
+        failed.append(run_id)
+        logger.warning("run %s was interrupted; marked failed", run_id)
+    return failed
+
+
+def redispatch_queued(
+    system: System, *, older_than: timedelta | None = None
+) -> list[str]:
+    """Hand queued runs that no executor holds to this one."""
+    query = select(Run.id).where(Run.state == states.QUEUED)
+    if older_than is not None:
+        query = query.where(Run.created_at < utcnow() - older_than)
+    with system.db.reading() as session:
+        run_ids = list(session.scalars(query.order_by(Run.created_at)))
+    picked = [run_id for run_id in run_ids if not system.executor.holds(run_id)]
+    for run_id in picked:
+        system.executor.submit(run_id)
+    if picked:
+        logger.info("dispatched %s queued runs again", len(picked))
+    return picked
+
+
+def recover(system: System) -> tuple[list[str], list[str]]:
+    return fail_interrupted(system), redispatch_queued(system)

@@ -1,0 +1,287 @@
+"""Executes one run: claims it in the database, runs its steps through the
+engine, and records every event. The local and the distributed executors both
+run flows through `execute_run`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import update
+
+from flowdesk.db.models import Run, RunEvent
+from flowdesk.db.types import utcnow
+from flowdesk.engine import Limits, RunResult
+from flowdesk.errors import StepFailed
+from flowdesk.flows.cache import LoadedVersion, versions
+from flowdesk.runs import states
+from flowdesk.runs.service import event_payload, last_event_seq, state_event
+
+if TYPE_CHECKING:
+    from flowdesk.system import System
+
+logger = logging.getLogger(__name__)
+
+# Log lines are written in batches: at most this long after they happen.
+FLUSH_DELAY_SECONDS = 0.2
+MAX_MESSAGE_CHARS = 10_000
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    run_id: str
+    flow_id: str
+    trigger: str
+    inputs: dict[str, Any]
+    created_at: datetime
+    started_at: datetime
+    loaded: LoadedVersion
+    next_seq: int
+
+
+async def execute_run(system: System, run_id: str) -> str | None:
+    """Run `run_id` to its end if it is still queued; returns its final state,
+    or None when another process had claimed it already."""
+    claimed = await asyncio.to_thread(_claim, system, run_id)
+    if claimed is None:
+        logger.debug("run %s was not queued any more; skipped", run_id)
+        return None
+    execution = RunExecution(system, claimed)
+    return await execution.run()
+
+
+def _claim(system: System, run_id: str) -> ClaimedRun | None:
+    now = utcnow()
+    message = states.DEFAULT_MESSAGES[states.RUNNING]
+    with system.db.transaction() as session:
+        # The conditional update is the claim: of two executors handed the same
+        # run, exactly one sees a changed row.
+        result = session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.state == states.QUEUED)
+            .values(
+                state=states.RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                owner=system.owner,
+                status_message=message,
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        run = session.get_one(Run, run_id)
+        seq = last_event_seq(session, run_id) + 1
+        session.add(state_event(run_id, seq, states.RUNNING, message, now))
+        loaded = versions.load(run.version_id, run.version.definition)
+        claimed = ClaimedRun(
+            run_id=run.id,
+            flow_id=run.flow_id,
+            trigger=run.trigger,
+            inputs=dict(run.inputs),
+            created_at=run.created_at,
+            started_at=now,
+            loaded=loaded,
+            next_seq=seq + 1,
+        )
+    system.bus.publish(
+        run_id,
+        {
+            "seq": seq,
+            "kind": "state",
+            "state": states.RUNNING,
+            "level": "info",
+            "message": message,
+            "at": now.isoformat(),
+        },
+    )
+    return claimed
+
+
+class RunExecution:
+    """The engine's reporter for one run: publishes events at once and stores
+    them in small batches."""
+
+    def __init__(self, system: System, claimed: ClaimedRun) -> None:
+        self.system = system
+        self.claimed = claimed
+        self._seq = claimed.next_seq
+        self._pending: list[RunEvent] = []
+        self._status: tuple[str, float | None] | None = None
+        self._flush_task: asyncio.Task[None] | None = None
+        self._storing: asyncio.Future[None] | None = None
+        self.first_step_at: datetime | None = None
+
+    async def run(self) -> str:
+        claimed = self.claimed
+        settings = self.system.settings
+        limits = Limits(
+            max_loop_iterations=settings.max_loop_iterations,
+            max_sleep_seconds=settings.max_sleep_seconds,
+        )
+        run_info = {
+            "id": claimed.run_id,
+            "flow_id": claimed.flow_id,
+            "trigger": claimed.trigger,
+            "started_at": claimed.started_at.isoformat(),
+        }
+        logger.info("run %s of %s started", claimed.run_id, claimed.flow_id)
+        try:
+            result = await asyncio.wait_for(
+                claimed.loaded.compiled.execute(
+                    claimed.inputs, run_info, self, limits=limits
+                ),
+                settings.max_run_seconds,
+            )
+        except StepFailed as failure:
+            return await self._finish(states.FAILED, error=failure)
+        except TimeoutError:
+            failure = StepFailed(
+                "", f"The flow ran longer than {settings.max_run_seconds:g} seconds."
+            )
+            return await self._finish(states.FAILED, error=failure)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._finish(states.CANCELLED))
+            raise
+        except Exception:
+            logger.exception("run %s failed inside flowdesk", claimed.run_id)
+            failure = StepFailed("", "The flow stopped because of an internal error.")
+            return await self._finish(states.FAILED, error=failure)
+        return await self._finish(states.SUCCEEDED, result=result)
+
+    # The engine's reporter protocol.
+
+    async def log(
+        self, message: str, *, level: str = "info", step: str | None = None
+    ) -> None:
+        self._record("log", message, level=level, data={"step": step} if step else None)
+
+    async def status(self, message: str, progress: float | None = None) -> None:
+        self._status = (message[:MAX_MESSAGE_CHARS], progress)
+        data: dict[str, Any] = {"progress": progress}
+        self._record("status", message, data=data)
+
+    async def step_started(self, path: str, kind: str) -> None:
+        if self.first_step_at is None:
+            self.first_step_at = utcnow()
+
+    # Recording.
+
+    def _record(
+        self,
+        kind: str,
+        message: str,
+        *,
+        level: str = "info",
+        data: dict[str, Any] | None = None,
+        publish: bool = True,
+    ) -> RunEvent:
+        event = RunEvent(
+            run_id=self.claimed.run_id,
+            seq=self._seq,
+            kind=kind,
+            level=level,
+            message=message[:MAX_MESSAGE_CHARS],
+            data=data,
+            created_at=utcnow(),
+        )
+        self._seq += 1
+        self._pending.append(event)
+        if not publish:
+            return event
+        self.system.bus.publish(self.claimed.run_id, event_payload(event))
+        if self._flush_task is None:
+            self._flush_task = asyncio.get_running_loop().create_task(
+                self._flush_later()
+            )
+        return event
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(FLUSH_DELAY_SECONDS)
+        # Past this point the flush is no longer cancelled by `_finish`, which
+        # waits for it instead, so that a late status never overwrites the end.
+        self._flush_task = None
+        events, status = self._take_pending()
+        if events:
+            self._storing = asyncio.ensure_future(
+                asyncio.to_thread(self._store, events, status, None)
+            )
+            await self._storing
+
+    def _take_pending(self) -> tuple[list[RunEvent], tuple[str, float | None] | None]:
+        events, self._pending = self._pending, []
+        status, self._status = self._status, None
+        return events, status
+
+    def _store(
+        self,
+        events: list[RunEvent],
+        status: tuple[str, float | None] | None,
+        final: dict[str, Any] | None,
+    ) -> None:
+        values: dict[str, Any] = dict(final or {})
+        if status is not None and "status_message" not in values:
+            values["status_message"], values["progress"] = status
+        with self.system.db.transaction() as session:
+            session.add_all(events)
+            if values:
+                session.execute(
+                    update(Run).where(Run.id == self.claimed.run_id).values(**values)
+                )
+
+    async def _finish(
+        self,
+        state: str,
+        *,
+        result: RunResult | None = None,
+        error: StepFailed | None = None,
+    ) -> str:
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            self._flush_task = None
+        if self._storing is not None and not self._storing.done():
+            await self._storing
+
+        now = utcnow()
+        final: dict[str, Any] = {"state": state, "finished_at": now}
+        if result is not None:
+            final["outputs"] = result.outputs
+            final["html"] = result.html
+        if error is not None:
+            final["error"] = error.reason[:MAX_MESSAGE_CHARS]
+            final["error_step"] = error.path or None
+        if self._status is not None and state == states.SUCCEEDED:
+            final["progress"] = 100.0 if self._status[1] is not None else None
+        message = _final_message(state, error)
+        final["status_message"] = message
+
+        # Stored before it is announced, so that whoever hears of the end finds
+        # the outputs and the result already in the database.
+        event = self._record(
+            "state",
+            message,
+            level=_level(state),
+            data={"state": state, **_error_data(error)},
+            publish=False,
+        )
+        events, _status = self._take_pending()
+        await asyncio.to_thread(self._store, events, None, final)
+        self.system.bus.publish(self.claimed.run_id, event_payload(event))
+        logger.info("run %s of %s %s", self.claimed.run_id, self.claimed.flow_id, state)
+        return state
+
+
+def _final_message(state: str, error: StepFailed | None) -> str:
+    if state == states.FAILED and error is not None:
+        return error.reason
+    return states.DEFAULT_MESSAGES[state]
+
+
+def _level(state: str) -> str:
+    return "error" if state == states.FAILED else "info"
+
+
+def _error_data(error: StepFailed | None) -> dict[str, Any]:
+    return {"step": error.path} if error is not None and error.path else {}

@@ -1,0 +1,232 @@
+"""Starting, cancelling and reading runs. A run is validated and committed in
+one transaction before anything executes; only then is it handed to the
+executor."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from flowdesk.db.models import Run, RunEvent, User
+from flowdesk.db.types import utcnow
+from flowdesk.errors import FlowdeskError, NotFound
+from flowdesk.flows.cache import LoadedVersion, versions
+from flowdesk.flows.service import get_flow
+from flowdesk.inputs import check_input
+from flowdesk.runs import states
+
+if TYPE_CHECKING:
+    from flowdesk.system import System
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 25
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+def load_current_version(session: Session, flow_id: str) -> LoadedVersion:
+    flow = get_flow(session, flow_id)
+    if flow.current_version is None:
+        raise NotFound(f"The flow '{flow_id}' has no saved version.")
+    version = flow.current_version
+    return versions.load(version.id, version.definition)
+
+
+def create_run(
+    session: Session,
+    flow_id: str,
+    inputs: dict[str, Any],
+    trigger: str,
+    *,
+    user: User | None = None,
+    parent_run_id: str | None = None,
+) -> Run:
+    """Validate `inputs` against the flow's current schema and add a queued run.
+
+    Raises InputError (nothing is added) when the inputs do not fit."""
+    if trigger not in states.TRIGGERS:
+        expected = ", ".join(states.TRIGGERS)
+        raise FlowdeskError(f"Unknown trigger {trigger!r}; expected one of {expected}.")
+    loaded = load_current_version(session, flow_id)
+    data = check_input(loaded.definition.input_schema, inputs)
+
+    now = utcnow()
+    run = Run(
+        id=new_run_id(),
+        flow_id=flow_id,
+        version_id=loaded.version_id,
+        state=states.QUEUED,
+        trigger=trigger,
+        user_id=user.id if user else None,
+        parent_run_id=parent_run_id,
+        inputs=data,
+        status_message=states.DEFAULT_MESSAGES[states.QUEUED],
+        created_at=now,
+    )
+    session.add(run)
+    session.add(state_event(run.id, 1, states.QUEUED, run.status_message, now))
+    return run
+
+
+def start_run(
+    system: System,
+    flow_id: str,
+    inputs: dict[str, Any],
+    trigger: str,
+    *,
+    user: User | None = None,
+    parent_run_id: str | None = None,
+) -> Run:
+    """Create a run (one transaction) and hand it to the executor at once."""
+    with system.db.transaction() as session:
+        run = create_run(
+            session, flow_id, inputs, trigger, user=user, parent_run_id=parent_run_id
+        )
+    logger.info(
+        "run %s of %s queued (trigger %s, by %s)",
+        run.id,
+        flow_id,
+        trigger,
+        user.username if user else "-",
+    )
+    system.executor.submit(run.id)
+    return run
+
+
+def state_event(
+    run_id: str, seq: int, state: str, message: str, at: datetime
+) -> RunEvent:
+    return RunEvent(
+        run_id=run_id,
+        seq=seq,
+        kind="state",
+        message=message,
+        data={"state": state},
+        created_at=at,
+    )
+
+
+def last_event_seq(session: Session, run_id: str) -> int:
+    value = session.scalar(
+        select(func.max(RunEvent.seq)).where(RunEvent.run_id == run_id)
+    )
+    return value or 0
+
+
+def get_run(session: Session, run_id: str) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"There is no run with the id '{run_id}'.")
+    return run
+
+
+def run_events(session: Session, run_id: str, after_seq: int = 0) -> list[RunEvent]:
+    query = (
+        select(RunEvent)
+        .where(RunEvent.run_id == run_id, RunEvent.seq > after_seq)
+        .order_by(RunEvent.seq)
+    )
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class RunPage:
+    runs: list[Run]
+    next_cursor: str | None
+
+
+def list_runs(
+    session: Session,
+    *,
+    flow_id: str | None = None,
+    user_id: int | None = None,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> RunPage:
+    """Newest runs first, one page at a time. The cursor is the last run's
+    (created_at, id), so a page costs the same however long the history is."""
+    query = select(Run)
+    if flow_id is not None:
+        query = query.where(Run.flow_id == flow_id)
+    if user_id is not None:
+        query = query.where(Run.user_id == user_id)
+    if cursor:
+        created_at, run_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                Run.created_at < created_at,
+                and_(Run.created_at == created_at, Run.id < run_id),
+            )
+        )
+    query = query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit + 1)
+    runs = list(session.scalars(query))
+    next_cursor = None
+    if len(runs) > limit:
+        runs = runs[:limit]
+        last = runs[-1]
+        next_cursor = f"{last.created_at.isoformat()}~{last.id}"
+    return RunPage(runs, next_cursor)
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        stamp, run_id = cursor.split("~", 1)
+        return datetime.fromisoformat(stamp), run_id
+    except ValueError:
+        raise FlowdeskError(
+            f"The page cursor {cursor!r} is not one this server made."
+        ) from None
+
+
+def cancel_queued(session: Session, run_id: str) -> RunEvent | None:
+    """Cancel a run that has not started; None when it already has."""
+    now = utcnow()
+    message = states.DEFAULT_MESSAGES[states.CANCELLED]
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.state == states.QUEUED)
+        .values(state=states.CANCELLED, finished_at=now, status_message=message)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    seq = last_event_seq(session, run_id) + 1
+    event = state_event(run_id, seq, states.CANCELLED, message, now)
+    session.add(event)
+    return event
+
+
+async def cancel_run(system: System, run_id: str) -> bool:
+    """Stop a queued or running run. False when it had already finished."""
+    with system.db.transaction() as session:
+        run = get_run(session, run_id)
+        if run.state in states.FINISHED:
+            return False
+        event = cancel_queued(session, run_id)
+    if event is not None:
+        system.bus.publish(run_id, event_payload(event))
+        logger.info("run %s cancelled before it started", run_id)
+        return True
+    return await system.executor.cancel(run_id)
+
+
+def event_payload(event: RunEvent) -> dict[str, Any]:
+    """The JSON form of a stored event, as live pages receive it."""
+    payload: dict[str, Any] = {
+        "seq": event.seq,
+        "kind": event.kind,
+        "level": event.level,
+        "message": event.message,
+        "at": event.created_at.isoformat(),
+    }
+    if event.data:
+        payload.update(event.data)
+    return payload
