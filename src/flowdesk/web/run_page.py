@@ -1,0 +1,275 @@
+"""The run page's parts outside the handlers: who may see a run, what its page
+shows, its live events as a server-sent event stream, and its HTML result
+wrapped for the sandboxed frame."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from sqlalchemy.orm import Session
+
+from flowdesk.db.models import Run, RunEvent
+from flowdesk.db.types import utcnow
+from flowdesk.errors import NotFound
+from flowdesk.formatting import run_duration
+from flowdesk.runs import states
+from flowdesk.runs.runner import FLUSH_DELAY_SECONDS
+from flowdesk.runs.service import (
+    cancel_run,
+    event_payload,
+    get_run,
+    last_event_seq,
+    run_events,
+)
+from flowdesk.web.auth import Viewer
+from flowdesk.web.launch import (
+    InputItem,
+    Outcome,
+    describe_inputs,
+    launchable_or_none,
+    new_inputs_query,
+    rerun,
+    run_schema,
+)
+
+if TYPE_CHECKING:
+    from flowdesk.system import System
+
+logger = logging.getLogger(__name__)
+
+STATE_LABELS = {
+    states.QUEUED: "Queued",
+    states.RUNNING: "Running",
+    states.SUCCEEDED: "Succeeded",
+    states.FAILED: "Failed",
+    states.CANCELLED: "Cancelled",
+}
+
+# A long log is cut to its end on the page, which would otherwise grow without
+# bound for a flow that logs in a loop.
+LOG_LINES_SHOWN = 1000
+
+# Proxies close connections that stay silent for a minute or so.
+HEARTBEAT_SECONDS = 15.0
+RETRY_MILLISECONDS = 2000
+# Events are published before they are stored (see runs.runner), so a page
+# that connects in between may find a gap; it waits this long for the store.
+SETTLE_SECONDS = FLUSH_DELAY_SECONDS + 0.15
+GAP_WAIT_SECONDS = 0.1
+GAP_TRIES = 10
+
+
+def visible_run(session: Session, run_id: str, viewer: Viewer) -> Run:
+    """The run if the viewer started it or may see every run; else NotFound,
+    worded as for a run that does not exist."""
+    run = get_run(session, run_id)
+    if viewer.may_see_run(run.user_id):
+        return run
+    raise NotFound(f"There is no run with the id '{run_id}'.")
+
+
+@dataclass(frozen=True)
+class RunView:
+    run: Run
+    flow_name: str
+    label: str
+    finished: bool
+    # Seconds so far for a running run, its duration once finished.
+    elapsed: float | None
+    inputs: list[InputItem]
+    log: list[RunEvent]  # the latest LOG_LINES_SHOWN entries
+    log_total: int
+    last_seq: int
+    launch_url: str | None
+    new_inputs_url: str | None
+    started_by: str | None
+
+
+def run_view(session: Session, run_id: str, viewer: Viewer) -> RunView:
+    run = visible_run(session, run_id, viewer)
+    events = run_events(session, run_id)
+    finished = run.state in states.FINISHED
+
+    target = launchable_or_none(session, run.flow_id, viewer)
+    launch_url = f"/interactive-flows/{quote(run.flow_id)}" if target else None
+    new_inputs_url = None
+    if launch_url and finished:
+        query = new_inputs_query(run)
+        new_inputs_url = f"{launch_url}?{query}" if query else launch_url
+
+    started_by = None
+    if run.user is not None and run.user_id != viewer.user.id:
+        started_by = run.user.username
+    return RunView(
+        run=run,
+        flow_name=run.flow.name,
+        label=STATE_LABELS.get(run.state, run.state.title()),
+        finished=finished,
+        elapsed=_elapsed(run.started_at, run.finished_at),
+        inputs=describe_inputs(run_schema(run), run.inputs),
+        log=events[-LOG_LINES_SHOWN:],
+        log_total=len(events),
+        last_seq=events[-1].seq if events else 0,
+        launch_url=launch_url,
+        new_inputs_url=new_inputs_url,
+        started_by=started_by,
+    )
+
+
+def _elapsed(started: datetime | None, finished: datetime | None) -> float | None:
+    if started is None:
+        return None
+    return run_duration(started, finished or utcnow())
+
+
+async def cancel_visible_run(system: System, run_id: str, viewer: Viewer) -> None:
+    def check() -> None:
+        with system.db.reading() as session:
+            visible_run(session, run_id, viewer)
+
+    await asyncio.to_thread(check)
+    await cancel_run(system, run_id)
+
+
+def rerun_visible_run(system: System, run_id: str, viewer: Viewer) -> Outcome:
+    with system.db.reading() as session:
+        run = visible_run(session, run_id, viewer)
+        _ = run.version.definition  # loaded now, read after the session closes
+    return rerun(system, run, viewer)
+
+
+def result_html(session: Session, run_id: str, viewer: Viewer) -> str:
+    run = visible_run(session, run_id, viewer)
+    if run.html is None:
+        raise NotFound("This run has no HTML result.")
+    return run.html
+
+
+# The result is the flow's HTML, which flowdesk does not trust: the frame has
+# an opaque origin (no allow-same-origin) and only the size reporter, which
+# carries this response's nonce, may run.
+RESULT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "script-src 'nonce-{nonce}'; frame-ancestors 'self'; sandbox allow-scripts"
+)
+
+_SIZE_REPORTER = """<script nonce="{nonce}">
+(function () {{
+  var sent = 0;
+  function report() {{
+    var box = document.documentElement.getBoundingClientRect();
+    var height = Math.ceil(box.height);
+    if (height !== sent) {{
+      sent = height;
+      parent.postMessage({{ flowdeskResultHeight: height }}, "*");
+    }}
+  }}
+  new ResizeObserver(report).observe(document.documentElement);
+  addEventListener("load", report);
+}})();
+</script>
+<style>:where(html) {{ font-family: system-ui, sans-serif; line-height: 1.5; }}</style>
+"""
+
+_DOCTYPE = re.compile(r"^\s*<!doctype[^>]*>", re.IGNORECASE)
+
+
+def framed_result(html: str, nonce: str) -> str:
+    """The flow's HTML with the size reporter put first, so that nothing in
+    the flow's markup (an unclosed comment, say) can swallow it."""
+    reporter = _SIZE_REPORTER.format(nonce=nonce)
+    doctype = _DOCTYPE.match(html)
+    if doctype is None:
+        return "<!doctype html>\n" + reporter + html
+    return html[: doctype.end()] + "\n" + reporter + html[doctype.end() :]
+
+
+def has_more_events(session: Session, run_id: str, viewer: Viewer, after: int) -> bool:
+    """Whether a stream opened after event `after` would send anything: False
+    once the run has finished and the page has seen its last event."""
+    run = visible_run(session, run_id, viewer)
+    return run.state not in states.FINISHED or last_event_seq(session, run_id) > after
+
+
+async def event_stream(system: System, run_id: str, after: int) -> AsyncIterator[str]:
+    """The run's events after `after`: the stored ones first, then live ones
+    from the bus, until the run's final state."""
+    yield f"retry: {RETRY_MILLISECONDS}\n\n"
+
+    # Subscribed before the backlog is read, so that nothing published in
+    # between is lost; what arrives twice is dropped by its sequence number.
+    async with system.bus.subscribe(run_id) as subscription:
+        sent = after
+        batch = await _stored_after(system, run_id, sent)
+        # The runner publishes a log line before it stores it, so one that went
+        # out just before the subscription may have missed the backlog too; it
+        # is stored within the runner's flush delay, where a second look finds it.
+        wait = SETTLE_SECONDS
+        while True:
+            for event in batch:
+                if event["seq"] <= sent:
+                    continue
+                yield sse_message(event)
+                sent = event["seq"]
+                if is_final(event):
+                    return
+
+            live = await subscription.get(wait)
+            if live is None:
+                if subscription.overflowed:
+                    return  # the page reconnects and catches up from the store
+                # Quiet for a while: keep the connection open, and pick up
+                # anything the bus did not bring (a run in another process).
+                batch = await _stored_after(system, run_id, sent)
+                if not batch and wait == HEARTBEAT_SECONDS:
+                    yield ": heartbeat\n\n"
+                wait = HEARTBEAT_SECONDS
+            elif live["seq"] > sent + 1:
+                batch = [*await _fill_gap(system, run_id, sent, live["seq"]), live]
+            else:
+                batch = [live]
+
+
+async def _stored_after(
+    system: System, run_id: str, after: int
+) -> list[dict[str, Any]]:
+    def read() -> list[dict[str, Any]]:
+        with system.db.reading() as session:
+            return [
+                event_payload(event) for event in run_events(session, run_id, after)
+            ]
+
+    return await asyncio.to_thread(read)
+
+
+async def _fill_gap(
+    system: System, run_id: str, sent: int, upto: int
+) -> list[dict[str, Any]]:
+    """The stored events between `sent` and `upto`, waiting briefly for the
+    runner to store those it has published already."""
+    found: list[dict[str, Any]] = []
+    for _attempt in range(GAP_TRIES):
+        stored = await _stored_after(system, run_id, sent)
+        found = [event for event in stored if event["seq"] < upto]
+        if len(found) == upto - sent - 1:
+            return found
+        await asyncio.sleep(GAP_WAIT_SECONDS)
+    logger.debug("run %s: events %s to %s never reached the store", run_id, sent, upto)
+    return found
+
+
+def sse_message(payload: dict[str, Any]) -> str:
+    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return f"id: {payload['seq']}\nevent: {payload['kind']}\ndata: {data}\n\n"
+
+
+def is_final(payload: dict[str, Any]) -> bool:
+    return payload.get("kind") == "state" and payload.get("state") in states.FINISHED
