@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from flowdesk.flows.cache import versions
 from flowdesk.settings import Settings
 from flowdesk.system import System, open_system
 from tests.support.postgres import find_bindir, throwaway_postgres
@@ -31,6 +32,14 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("FLOWDESK_") and name != "FLOWDESK_TEST_STRICT":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_version_cache() -> Iterator[None]:
+    # Every test database numbers its flow versions from 1.
+    versions.clear()
+    yield
+    versions.clear()
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from flowdesk.auth.scopes import ALL_SCOPES
-from flowdesk.auth.users import create_user, generate_password
+from flowdesk.auth.users import check_password, create_user, generate_password
 from flowdesk.db.models import User
+from flowdesk.errors import ConfigError, FlowdeskError
 from flowdesk.flows.definition import bundled_examples, load_file
 from flowdesk.flows.service import ApplyOutcome, apply_definition
 from flowdesk.system import System
@@ -31,6 +32,11 @@ def first_start(system: System) -> FirstStart | None:
         if session.scalar(select(func.count()).select_from(User)):
             return None
         given = system.settings.admin_password
+        if given:
+            try:
+                check_password(given)
+            except FlowdeskError as exc:
+                raise ConfigError(f"FLOWDESK_ADMIN_PASSWORD: {exc.message}") from None
         password = given or generate_password()
         create_user(session, ADMIN_NAME, password, list(ALL_SCOPES))
         examples = []

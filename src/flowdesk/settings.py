@@ -8,6 +8,7 @@ import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +16,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from flowdesk.errors import ConfigError
 
 SECRET_KEY_FILE = "secret_key"
+_OWNER_READ_WRITE = stat.S_IRUSR | stat.S_IWUSR
+# Their values may hold passwords, so an error message never repeats them.
+_SECRET_FIELDS = frozenset(
+    {"secret_key", "admin_password", "database_url", "broker_url"}
+)
 
 
 class Settings(BaseSettings):
@@ -38,6 +44,25 @@ class Settings(BaseSettings):
     max_sleep_seconds: float = Field(default=3600.0, gt=0)
     max_run_seconds: float = Field(default=24 * 3600.0, gt=0)
     session_hours: float = Field(default=12.0, gt=0)
+    # Sign-in throttling: failures counted per account and per client address
+    # over a sliding window; a success clears the account's count.
+    sign_in_account_failures: int = Field(default=5, ge=1)
+    sign_in_address_failures: int = Field(default=20, ge=1)
+    sign_in_window_minutes: float = Field(default=15.0, gt=0)
+    # The largest request body accepted, in bytes (1 MiB).
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Steps that reach outside the server.
+    python_workers: int = Field(default=2, ge=1)  # warm processes per process
+    python_timeout_seconds: float = Field(default=60.0, gt=0)
+    python_memory_mb: int = Field(default=512, ge=32)  # the most a step may use
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    http_max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_run_depth: int = Field(default=10, ge=1)  # run_flow inside run_flow ...
+    # A running run whose heartbeat is older than this is taken for dead (its
+    # process crashed or lost the database) and marked failed as interrupted.
+    stale_run_seconds: float = Field(default=60.0, ge=2.0)
     load_examples: bool = True
 
     @field_validator("secret_key")
@@ -63,12 +88,33 @@ class Settings(BaseSettings):
                     "FLOWDESK_EXECUTOR=celery needs a shared database: set "
                     "FLOWDESK_DATABASE_URL=postgresql+psycopg://..."
                 )
-        if self.base_url and not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"FLOWDESK_BASE_URL must start with http:// or https://, "
-                f"got {self.base_url!r}"
-            )
+            scheme = urlsplit(self.broker_url).scheme
+            if scheme not in ("redis", "rediss"):
+                raise ValueError(
+                    "FLOWDESK_BROKER_URL must be a redis:// or rediss:// address, "
+                    "since Redis carries the live run events as well; got one "
+                    f"starting {scheme + '://' if scheme else 'without a scheme'}"
+                )
+            if not self.secret_key:
+                raise ValueError(
+                    "FLOWDESK_EXECUTOR=celery needs FLOWDESK_SECRET_KEY, set to "
+                    "the same value in every process: a key generated in each "
+                    "machine's data dir would leave workers unable to read the "
+                    "secrets web processes store"
+                )
+        if self.base_url:
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(
+                    "FLOWDESK_BASE_URL must be an http:// or https:// address with "
+                    f"a host, such as https://flows.example.com; got {self.base_url!r}"
+                )
         return self
+
+    @property
+    def served_over_https(self) -> bool:
+        """Whether browsers reach flowdesk through https:// (FLOWDESK_BASE_URL)."""
+        return bool(self.base_url and self.base_url.startswith("https://"))
 
     @property
     def resolved_database_url(self) -> str:
@@ -96,7 +142,11 @@ class Settings(BaseSettings):
             return path.read_text().strip()
         key = secrets.token_urlsafe(48)
         # Created with owner-only permissions from the start, never widened.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | 0o200)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _OWNER_READ_WRITE)
+        except FileExistsError:
+            # Another process starting at the same moment made it first.
+            return path.read_text().strip()
         with os.fdopen(fd, "w") as handle:
             handle.write(key)
         return key
@@ -118,8 +168,10 @@ def _settings_message(exc: ValueError) -> str:
     for error in errors():
         where = ".".join(str(part) for part in error.get("loc", ()))
         text = str(error.get("msg", "")).removeprefix("Value error, ")
-        name = f"FLOWDESK_{where.upper()}: " if where else ""
-        lines.append(f"{name}{text}")
+        name = f"FLOWDESK_{where.upper()}"
+        if where and where not in _SECRET_FIELDS and "input" in error:
+            text += f", got {error['input']!r}"
+        lines.append(text if not where or name in text else f"{name}: {text}")
     return "Invalid settings: " + "; ".join(lines)
 
 

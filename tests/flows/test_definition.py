@@ -234,7 +234,7 @@ def test_parse_definition_reports_unknown_step_kind_with_suggestion() -> None:
     assert problem.path == "steps[1]"
     assert problem.message == (
         "unknown step kind 'sett'; expected one of: set, log, status, if, for_each, "
-        "sleep, fail, html (did you mean 'set'?)"
+        "sleep, fail, html, http, python, run_flow, try (did you mean 'set'?)"
     )
 
 
@@ -292,8 +292,8 @@ def test_parse_definition_reports_unknown_key_in_a_step() -> None:
 
     assert (problem.line, problem.path) == (5, "steps[0]")
     assert problem.message == (
-        "unknown key 'thn' in the 'if' step; its keys are: if, then, else, name "
-        "(did you mean 'then'?)"
+        "unknown key 'thn' in the 'if' step; its keys are: if, then, else, name, "
+        "on_error (did you mean 'then'?)"
     )
 
 
@@ -563,7 +563,7 @@ def test_parse_definition_reports_bad_schedule() -> None:
         (13, "schedule.misfire"),
     ]
     cron, timezone, inputs, misfire = (p.message for p in problems)
-    assert "cron '0 7 * *' is not a valid schedule (it has 4 fields)" in cron
+    assert "The cron expression '0 7 * *' has 4 fields" in cron
     assert "(did you mean 'Europe/Berlin'?)" in timezone
     assert inputs == "customer must be text, got 5; put it in quotes to make it text"
     assert misfire == "misfire 'later' is not one of the accepted values: skip, once"

@@ -30,9 +30,10 @@ def all_examples() -> list[FlowDefinition]:
 def walk_steps(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for step in steps:
         yield step
-        for key, spec in STEP_KINDS[
-            next(k for k in step if k in STEP_KINDS)
-        ].keys.items():
+        kind = next(k for k in step if k in STEP_KINDS)
+        if kind == "try":  # the one kind whose own value is a list of steps
+            yield from walk_steps(step["try"])
+        for key, spec in STEP_KINDS[kind].keys.items():
             if spec.holds_steps:
                 yield from walk_steps(step.get(key, []))
 

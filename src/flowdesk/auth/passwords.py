@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 
-# Verified against when the user does not exist, so that an unknown name costs
-# the same time as a wrong password.
-_UNKNOWN_USER_HASH = _hasher.hash("flowdesk-no-such-user")
 
 MIN_PASSWORD_LENGTH = 8
+
+
+@cache
+def _unknown_user_hash() -> str:
+    # Verified against when the user does not exist, so that an unknown name
+    # costs the same time as a wrong password. Made on first use: hashing is
+    # deliberately slow, and most commands never sign anyone in.
+    return _hasher.hash("flowdesk-no-such-user")
 
 
 def hash_password(password: str) -> str:
@@ -20,7 +27,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _UNKNOWN_USER_HASH, password) and (
+        return _hasher.verify(password_hash or _unknown_user_hash(), password) and (
             password_hash is not None
         )
     except (VerificationError, InvalidHashError):

@@ -14,6 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flowdesk.cli.connections import connections_app
+from flowdesk.cli.schedules import schedules_app
+from flowdesk.cli.secrets import secrets_app
 from flowdesk.errors import ConfigError, DefinitionError, FlowdeskError, InputError
 
 app = typer.Typer(
@@ -28,9 +31,14 @@ runs_app = typer.Typer(help="Look at past runs.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(flows_app, name="flows")
 app.add_typer(runs_app, name="runs")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(connections_app, name="connections")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Soft wrap: a long line stays one line, so that `file:line: message` and
+# printed JSON survive a narrow terminal, a pipe and a grep.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Exit codes: 1 for a failed run or refused input, 2 for bad usage or settings.
 EXIT_FAILED = 1
@@ -63,6 +71,18 @@ def reports_errors(command: F) -> F:
             raise typer.Exit(EXIT_FAILED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def print_table(table: Table) -> None:
+    # Ids are copied into the next command, so a table takes the width its
+    # rows need rather than cutting them short to fit the terminal.
+    unlimited = out.options.update_width(10_000)
+    natural = out.measure(table, options=unlimited).maximum
+    if natural <= out.width:
+        out.print(table)
+        return
+    wide = Console(file=out.file, highlight=False, width=natural)
+    wide.print(table)
 
 
 def _system() -> Any:
@@ -106,6 +126,17 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=5,
     )
+
+
+@app.command("scheduler")
+@reports_errors
+def scheduler_process() -> None:
+    """Fire scheduled flows: the scheduler process of a distributed set-up."""
+    from flowdesk.logs import configure_logging
+    from flowdesk.schedules.scheduler import run_scheduler
+
+    configure_logging()
+    asyncio.run(run_scheduler(_system()))
 
 
 # users
@@ -152,7 +183,7 @@ def users_list() -> None:
                 ", ".join(sorted(user.group_names)),
                 "disabled" if user.disabled else "active",
             )
-    out.print(table)
+    print_table(table)
 
 
 # flows
@@ -209,7 +240,7 @@ def flows_list() -> None:
                 "yes" if flow.interactive else "no",
                 "yes" if flow.scheduled else "no",
             )
-    out.print(table)
+    print_table(table)
 
 
 @flows_app.command("export")
@@ -274,7 +305,7 @@ def runs_list(
                 started.strftime("%Y-%m-%d %H:%M:%S"),
                 format_duration(run_duration(run.started_at, run.finished_at)),
             )
-    out.print(table)
+    print_table(table)
 
 
 @runs_app.command("show")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -43,8 +44,12 @@ async def run_in_terminal(
 
         async with system.bus.subscribe(run_id) as events:
             system.executor.submit(run_id)
+            execution = asyncio.ensure_future(system.executor.wait(run_id))
+            # A run that never reaches its end event (claimed by another
+            # process, or an internal error) must not leave the display waiting.
+            execution.add_done_callback(lambda _done: events.queue.put_nowait(None))
             await _follow(events, console, run_id)
-        await system.executor.wait(run_id)
+            await execution
     finally:
         await system.executor.stop()
 

@@ -172,3 +172,91 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column()
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class ScheduleFire(Base):
+    """One fire time of a flow's schedule and the run it started. The unique
+    (flow_id, fire_time) pair is what lets several schedulers race for a fire
+    time and still start exactly one run; the latest row per flow is where a
+    restarted scheduler resumes."""
+
+    __tablename__ = "schedule_fires"
+    __table_args__ = (
+        UniqueConstraint("flow_id", "fire_time", name="uq_schedule_fires_flow_time"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flow_id: Mapped[str] = mapped_column(ForeignKey("flows.id"))
+    fire_time: Mapped[datetime] = mapped_column()
+    run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Secret(Base):
+    """A named secret. Only its ciphertext is stored, sealed with a key derived
+    from the server's secret key and bound to the name (see flowdesk.secrets)."""
+
+    __tablename__ = "secrets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Connection(Base):
+    """A named base URL with default headers and authentication for `http`
+    steps. `auth` names a secret; it never holds a credential itself."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    base_url: Mapped[str] = mapped_column(String(2000))
+    headers: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    auth: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A credential that an external system sends as `Authorization: Bearer ...`.
+    Only the sha256 of the token is kept: the token itself is shown once, when
+    it is made, and a leaked table cannot be replayed."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token's first characters, so that a person can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    scopes: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class SignInFailure(Base):
+    """One failed sign-in. Recent rows are counted per account and per client
+    address to slow password guessing down, across every server process."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        Index("ix_sign_in_failures_username", "username", "failed_at"),
+        Index("ix_sign_in_failures_address", "address", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # As typed, so that a name that does not exist is counted like one that does.
+    username: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(default=utcnow)

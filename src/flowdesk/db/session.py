@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Marks the connections of `Database.reading()`, which need no write lock.
+READ_ONLY_OPTION = "flowdesk_read_only"
 
 
 class Database:
@@ -22,6 +24,10 @@ class Database:
         self.url = url
         self.engine = _create_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}),
+            expire_on_commit=False,
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -36,7 +42,7 @@ class Database:
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A session for reads only; nothing it does is committed."""
-        with self._sessions() as session:
+        with self._read_sessions() as session:
             yield session
 
     def upgrade(self) -> None:
@@ -56,7 +62,7 @@ def _create_engine(url: str) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         # Let SQLAlchemy, not pysqlite, decide when a transaction begins, so
         # that writers take the lock at BEGIN instead of failing mid-way.
-        event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "begin", _begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -71,5 +77,10 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _begin(connection: Any) -> None:
+    # Readers take no lock at all: in WAL mode they read beside a writer, and a
+    # read session held open must not block (or deadlock) a write.
+    if connection.get_execution_options().get(READ_ONLY_OPTION):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

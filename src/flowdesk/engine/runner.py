@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol
+from urllib.parse import quote, quote_plus
 
+from flowdesk.engine.connections import Connection
 from flowdesk.engine.expressions import NESTING_LIMIT, SIZE_LIMIT, TEMPLATE_GLOBALS
-from flowdesk.engine.steps import Step, StepCompiler, type_name
+from flowdesk.engine.services import RunServices
+from flowdesk.engine.steps import RunLimitReached, Step, StepCompiler, type_name
 from flowdesk.errors import DefinitionError, Problem, StepFailed
 
 logger = logging.getLogger(__name__)
@@ -42,6 +45,13 @@ class Limits:
     max_loop_iterations: int = 100_000  # per for_each, and in total per run
     max_sleep_seconds: float = 3600.0  # for a single sleep
     max_steps: int = 1_000_000  # steps executed per run, counting each iteration
+
+    # Steps that reach outside; a step may ask for less, never for more memory.
+    python_timeout_seconds: float = 60.0
+    python_memory_mb: int = 512
+    http_timeout_seconds: float = 30.0
+    http_max_response_bytes: int = 10 * 1024 * 1024
+    http_retry_delay_seconds: float = 0.5  # before the first retry, then doubled
 
 
 class RunReporter(Protocol):
@@ -68,12 +78,14 @@ class Execution:
 
     __slots__ = (
         "_secret_values",
+        "connections",
         "html",
         "limits",
         "loop_iterations",
         "names",
         "reporter",
         "secrets",
+        "services",
         "steps_run",
         "variables",
     )
@@ -85,9 +97,16 @@ class Execution:
         reporter: RunReporter,
         secrets: Mapping[str, str],
         limits: Limits,
+        *,
+        services: RunServices | None = None,
+        connections: Mapping[str, Connection] | None = None,
     ) -> None:
         self.reporter = reporter
         self.limits = limits
+        self.services = services
+        self.connections: Mapping[str, Connection] = MappingProxyType(
+            dict(connections or {})
+        )
         self.secrets: Mapping[str, str] = MappingProxyType(dict(secrets))
 
         # Expressions read `names` without copying it, so it holds the template
@@ -99,22 +118,14 @@ class Execution:
         self.html: str | None = None
         self.steps_run = 0
         self.loop_iterations = 0
-        self._secret_values = sorted(
-            (
-                value
-                for value in self.secrets.values()
-                if len(value) >= _SHORTEST_MASKED_SECRET
-            ),
-            key=len,
-            reverse=True,
-        )
+        self._secret_values = _masked_forms(self.secrets.values())
 
     async def run_steps(self, steps: Sequence[Step]) -> None:
         """Execute `steps` in order; compound steps call this for their bodies."""
         for step in steps:
             self.steps_run += 1
             if self.steps_run > self.limits.max_steps:
-                raise StepFailed(
+                raise RunLimitReached(
                     step.path,
                     f"the run reached its limit of {self.limits.max_steps} steps",
                 )
@@ -122,7 +133,30 @@ class Execution:
                 await asyncio.sleep(0)
 
             await self.reporter.step_started(step.path, step.kind)
+            if step.continues_on_error:
+                await self._run_continuing(step)
+            else:
+                await step.run(self)
+
+    async def _run_continuing(self, step: Step) -> None:
+        try:
             await step.run(self)
+        except RunLimitReached:
+            raise
+        except StepFailed as failure:
+            self.note_error(failure)
+            await self.reporter.log(
+                self.redact(f"The step failed and the flow goes on: {failure.reason}"),
+                level="warning",
+                step=step.label,
+            )
+
+    def note_error(self, failure: StepFailed) -> None:
+        """Put a caught failure into the context as `error`, for the steps
+        that handle it (`on_error: continue`, `catch`)."""
+        error = {"message": failure.reason, "step": failure.path}
+        self.names["error"] = error
+        self.variables["error"] = error
 
     def assign(self, name: str, value: Any, path: str) -> None:
         """Set a context variable, refusing the names the engine reserves."""
@@ -138,7 +172,7 @@ class Execution:
         self.loop_iterations += 1
         limit = self.limits.max_loop_iterations
         if self.loop_iterations > limit:
-            raise StepFailed(
+            raise RunLimitReached(
                 path, f"the run reached its limit of {limit} loop iterations in total"
             )
 
@@ -171,13 +205,24 @@ class CompiledFlow:
         *,
         secrets: Mapping[str, str] | None = None,
         limits: Limits = Limits(),
+        services: RunServices | None = None,
+        connections: Mapping[str, Connection] | None = None,
     ) -> RunResult:
         """Run the flow and return its outputs and HTML result.
 
-        Raises `StepFailed` when a step fails; `asyncio.CancelledError` passes
-        through untouched.
+        `services` lets `run_flow` start other flows; `connections` are what
+        `http` steps may name. Raises `StepFailed` when a step fails;
+        `asyncio.CancelledError` passes through untouched.
         """
-        execution = Execution(inputs, run_info, reporter, secrets or {}, limits)
+        execution = Execution(
+            inputs,
+            run_info,
+            reporter,
+            secrets or {},
+            limits,
+            services=services,
+            connections=connections,
+        )
         try:
             await execution.run_steps(self._steps)
             outputs = self._collect_outputs(execution)
@@ -304,6 +349,16 @@ class _JsonConverter:
     @staticmethod
     def _failure(name: str, problem: str) -> StepFailed:
         return StepFailed("outputs", f"output '{name}' {problem}")
+
+
+def _masked_forms(values: Iterable[str]) -> list[str]:
+    """The texts `redact` replaces: each secret as is and as it appears in a
+    URL, longest first so that a secret inside another is not masked first."""
+    forms: set[str] = set()
+    for value in values:
+        if len(value) >= _SHORTEST_MASKED_SECRET:
+            forms.update((value, quote(value, safe=""), quote_plus(value)))
+    return sorted(forms, key=len, reverse=True)
 
 
 def _describe(value: Any) -> str:

@@ -1,5 +1,8 @@
 """Flow versions never change once stored, so their parsed definition and
-compiled steps are kept per version id instead of being rebuilt per run."""
+compiled steps are kept per version id instead of being rebuilt per run.
+
+A process talks to one database, so a version id names one version; tests that
+open many databases in one process clear the cache between them."""
 
 from __future__ import annotations
 
@@ -43,6 +46,10 @@ class VersionCache:
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
         return entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 versions = VersionCache()

@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from croniter import croniter
 from jsonschema import Draft202012Validator
 from referencing.exceptions import Unresolvable
 
 from flowdesk.errors import DefinitionError, Problem
-from flowdesk.flows.messages import describe_value, explain, list_words, suggestion
+from flowdesk.flows.messages import describe_value, explain, suggestion
 from flowdesk.flows.source import KeyPath, ProblemList, read_source
 from flowdesk.flows.steps import COMMON_KEYS, STEP_KINDS, StepChecker
+from flowdesk.schedules.timing import cron_problem
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,6 @@ FLOW_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_INPUT_SCHEMA_BYTES = 256 * 1024
 MAX_INPUT_SCHEMA_DEPTH = 32
 
-CRON_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 _DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
 _INPUT_SCHEMA_PATH: KeyPath = ("interactive", "input_schema")
@@ -367,25 +366,11 @@ def _check_schedule(
 
 
 def _check_cron(cron: str, problems: ProblemList) -> None:
-    expression = cron.strip()
-    if expression.startswith("@"):
-        reason = "" if expression in CRON_ALIASES else "unknown shorthand"
-    elif len(expression.split()) != 5:
-        reason = f"it has {len(expression.split())} fields"
-    else:
-        try:
-            croniter(expression)
-            reason = ""
-        except (ValueError, KeyError) as error:
-            reason = str(error) or "it cannot be read"
-
+    # One cron reader for the loader and the scheduler, so that whatever a flow
+    # file may say, the scheduler can fire.
+    reason = cron_problem(cron.strip())
     if reason:
-        problems.add(
-            ("schedule", "cron"),
-            f"cron {cron!r} is not a valid schedule ({reason}); expected five fields "
-            "(minute hour day month weekday) such as '0 7 * * 1-5', or one of "
-            f"{list_words(CRON_ALIASES)}",
-        )
+        problems.add(("schedule", "cron"), reason.rstrip("."))
 
 
 def _check_timezone(timezone: str, problems: ProblemList) -> None:

@@ -32,14 +32,20 @@ def apply_definition(
     definition: FlowDefinition,
     source: str,
     author: str | None = None,
+    *,
+    keep_text_changes: bool = False,
 ) -> ApplyOutcome:
-    """Make `definition` the flow's current version, unless nothing changed."""
+    """Make `definition` the flow's current version, unless nothing changed.
+
+    With `keep_text_changes`, a new text of the same meaning (an edited comment)
+    is a change too: the editor must not drop what its user typed."""
     digest = definition.digest()
     flow = session.get(Flow, definition.id)
 
     if flow is not None and flow.deleted_at is None and flow.current_version:
         current = flow.current_version
-        if current.digest == digest:
+        same_text = current.source == source or not keep_text_changes
+        if current.digest == digest and same_text:
             return ApplyOutcome(flow.id, "unchanged", current.number)
 
     change: Change = "updated"
@@ -50,6 +56,10 @@ def apply_definition(
     elif flow.deleted_at is not None:
         change = "restored"
         flow.deleted_at = None
+
+    # Before any query: autoflush would otherwise insert a new flow without
+    # its name.
+    _copy_listing_fields(flow, definition)
 
     number = (
         session.scalar(
@@ -70,7 +80,6 @@ def apply_definition(
     session.add(version)
     session.flush()
 
-    _copy_listing_fields(flow, definition)
     flow.current_version = version
     flow.updated_at = utcnow()
     session.flush()

@@ -2,9 +2,8 @@
 
 `STEP_KINDS` is the one table of step kinds. A step is a mapping with exactly one
 kind key (`log: ...`); the kind decides which other keys the step may carry.
-Adding a kind (`http`, `python`, `run_flow`, `try`) means adding an entry here
-and its `<kind>-step` block to flow-format.schema.json, which editors read; a
-test keeps the two in agreement.
+Adding a kind means adding an entry here and its `<kind>-step` block to
+flow-format.schema.json, which editors read; a test keeps the two in agreement.
 """
 
 from __future__ import annotations
@@ -38,6 +37,8 @@ _TEMPLATES = SandboxedEnvironment()
 
 # A check looks at the value of one key of one step: (checker, step path, key, value).
 Check = Callable[["StepChecker", KeyPath, str, Any], None]
+# A check of how the keys of one step go together: (checker, step path, step).
+StepCheck = Callable[["StepChecker", KeyPath, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class StepKey:
 class StepKind:
     check: Check  # checks the value under the kind key itself
     keys: Mapping[str, StepKey] = field(default_factory=dict)
+    check_step: StepCheck | None = None  # runs after the keys' own checks
 
     def allowed_keys(self) -> dict[str, StepKey]:
         return {**self.keys, **COMMON_KEYS}
@@ -136,6 +138,8 @@ class StepChecker:
                 self.problems.add(
                     path, f"the {kind_name!r} step is missing {key!r} ({spec.what})"
                 )
+        if kind.check_step is not None:
+            kind.check_step(self, path, step)
 
     def _report_kind_count(
         self, step: dict[str, Any], path: KeyPath, kinds: list[str]
@@ -280,7 +284,156 @@ def _step_list(required: bool = False) -> StepKey:
     return StepKey(_steps, required=required, what="a list of steps", holds_steps=True)
 
 
-COMMON_KEYS: Mapping[str, StepKey] = {"name": StepKey(_text)}
+# The keys of the steps that reach outside (http, python, run_flow) and of try.
+
+
+def _positive_seconds(
+    checker: StepChecker, step: KeyPath, key: str, value: Any
+) -> None:
+    if isinstance(value, str) and is_expression(value):
+        checker.check_templates(step, key, value, (*step, key))
+        return
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not is_number or value <= 0:
+        checker.expect(step, key, value, "a number of seconds above 0 or an expression")
+
+
+def _mapping_or_expression(example: str) -> Check:
+    def check(checker: StepChecker, step: KeyPath, key: str, value: Any) -> None:
+        if isinstance(value, dict) or (isinstance(value, str) and is_expression(value)):
+            checker.check_templates(step, key, value, (*step, key))
+        else:
+            checker.expect(
+                step, key, value, f"a mapping like {example} or an expression"
+            )
+
+    return check
+
+
+def _any_value(checker: StepChecker, step: KeyPath, key: str, value: Any) -> None:
+    checker.check_templates(step, key, value, (*step, key))
+
+
+def _save_as(checker: StepChecker, step: KeyPath, key: str, value: Any) -> None:
+    checker.check_name(step, key, value, "save_as", (*step, key))
+
+
+def _whole_number(low: int, high: int | None, unit: str) -> Check:
+    def check(checker: StepChecker, step: KeyPath, key: str, value: Any) -> None:
+        is_whole = isinstance(value, int) and not isinstance(value, bool)
+        if not is_whole or value < low or (high is not None and value > high):
+            span = f"from {low} to {high}" if high is not None else f"{low} or more"
+            checker.expect(step, key, value, f"{unit} ({span})")
+
+    return check
+
+
+def _boolean(checker: StepChecker, step: KeyPath, key: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        checker.expect(step, key, value, "true or false")
+
+
+def _on_error(checker: StepChecker, step: KeyPath, key: str, value: Any) -> None:
+    if value not in ("continue", "fail"):
+        checker.report(
+            step,
+            key,
+            f"on_error must be 'continue' (go on with the next step, the error in"
+            f" 'error') or 'fail' (the default), got {describe_value(value)}"
+            f"{suggestion(value, ('continue', 'fail'))}",
+        )
+
+
+_HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_IDEMPOTENT_METHODS = ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+_HTTP_PAYLOADS = ("json", "form", "body")
+_FLOW_ID = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+
+
+def _method(checker: StepChecker, step: KeyPath, key: str, value: Any) -> None:
+    if isinstance(value, str) and is_expression(value):
+        checker.check_templates(step, key, value, (*step, key))
+    elif not isinstance(value, str) or value.strip().upper() not in _HTTP_METHODS:
+        checker.expect(step, key, value, f"one of {list_words(_HTTP_METHODS)}")
+
+
+def _statuses(checker: StepChecker, step: KeyPath, key: str, value: Any) -> None:
+    def is_status(item: Any) -> bool:
+        return (
+            isinstance(item, int) and not isinstance(item, bool) and 100 <= item < 600
+        )
+
+    if not isinstance(value, list) or not all(map(is_status, value)):
+        checker.expect(step, key, value, "a list of HTTP statuses such as [404, 409]")
+
+
+def _http_step(checker: StepChecker, step: KeyPath, spec: dict[str, Any]) -> None:
+    payloads = [key for key in _HTTP_PAYLOADS if key in spec]
+    if len(payloads) > 1:
+        checker.report(
+            step,
+            payloads[1],
+            f"the step sends one body, but has {' and '.join(payloads)}; keep one",
+        )
+
+    method = spec.get("method", "GET")
+    retries = spec.get("retries")
+    if (
+        isinstance(retries, int)
+        and retries > 0
+        and isinstance(method, str)
+        and not is_expression(method)
+        and method.strip().upper() not in _IDEMPOTENT_METHODS
+    ):
+        checker.report(
+            step,
+            "retries",
+            f"retries apply to {list_words(_IDEMPOTENT_METHODS)}; a repeated"
+            f" {method.upper()} could do its work twice",
+        )
+
+    url = spec.get("http")
+    is_relative = (
+        isinstance(url, str)
+        and not is_expression(url)
+        and not url.strip().lower().startswith(("http://", "https://"))
+    )
+    if is_relative and "connection" not in spec:
+        checker.report(
+            step,
+            "http",
+            f"the URL {describe_value(url)} is not a full http:// or https:// address;"
+            " a relative URL needs a connection ('connection: NAME')",
+        )
+
+
+def _python_code(checker: StepChecker, step: KeyPath, key: str, value: Any) -> None:
+    from flowdesk.engine.steps.python import syntax_problem
+
+    if not isinstance(value, str) or not value.strip():
+        checker.expect(step, key, value, "Python code as text")
+        return
+    problem = syntax_problem(value)
+    if problem is not None:
+        checker.report(step, key, problem)
+
+
+def _flow_id(checker: StepChecker, step: KeyPath, key: str, value: Any) -> None:
+    if isinstance(value, str) and is_expression(value):
+        checker.check_templates(step, key, value, (*step, key))
+    elif not isinstance(value, str) or re.fullmatch(_FLOW_ID, value) is None:
+        checker.expect(
+            step,
+            key,
+            value,
+            "the id of a flow, such as 'order-report', or an expression",
+        )
+
+
+COMMON_KEYS: Mapping[str, StepKey] = {
+    "name": StepKey(_text),
+    "on_error": StepKey(_on_error),
+}
 
 STEP_KINDS: Mapping[str, StepKind] = {
     "set": StepKind(_assignments),
@@ -301,4 +454,38 @@ STEP_KINDS: Mapping[str, StepKind] = {
     "sleep": StepKind(_number_or_expression(0, None, "a number of seconds")),
     "fail": StepKind(_text),
     "html": StepKind(_text),
+    "http": StepKind(
+        _text,
+        {
+            "method": StepKey(_method),
+            "headers": StepKey(_mapping_or_expression("{Accept: text/csv}")),
+            "query": StepKey(_mapping_or_expression("{page: 2}")),
+            "json": StepKey(_any_value),
+            "form": StepKey(_mapping_or_expression("{name: Ada}")),
+            "body": StepKey(_text),
+            "timeout": StepKey(_positive_seconds),
+            "connection": StepKey(_text),
+            "allow_status": StepKey(_statuses),
+            "retries": StepKey(_whole_number(0, 10, "a number of retries")),
+            "save_as": StepKey(_save_as),
+        },
+        check_step=_http_step,
+    ),
+    "python": StepKind(
+        _python_code,
+        {
+            "timeout": StepKey(_positive_seconds),
+            "memory_mb": StepKey(_whole_number(32, None, "a number of megabytes")),
+            "save_as": StepKey(_save_as),
+        },
+    ),
+    "run_flow": StepKind(
+        _flow_id,
+        {
+            "inputs": StepKey(_mapping_or_expression("{customer: ACME}")),
+            "wait": StepKey(_boolean),
+            "save_as": StepKey(_save_as),
+        },
+    ),
+    "try": StepKind(_steps, {"catch": _step_list(required=True)}),
 }

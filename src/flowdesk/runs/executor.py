@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import update
 
 from flowdesk.db.models import Run
 from flowdesk.db.types import utcnow
+from flowdesk.engine.steps.http import close_shared_client
 from flowdesk.runs import states
+from flowdesk.workers.pool import configure_shared_pool, shutdown_shared_pool
 
 if TYPE_CHECKING:
     from flowdesk.system import System
@@ -19,6 +23,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
+
+
+def heartbeat_seconds(stale_run_seconds: float) -> float:
+    """How often runs beat: every 5 s, or more often when a run is declared
+    dead sooner, so that a few missed beats never pass for a death."""
+    return min(HEARTBEAT_SECONDS, stale_run_seconds / 4)
 
 
 class Executor(Protocol):
@@ -31,6 +41,10 @@ class Executor(Protocol):
     async def stop(self) -> None: ...
 
     def holds(self, run_id: str) -> bool: ...
+
+    def lend_slot(self, run_id: str) -> AbstractAsyncContextManager[None]: ...
+
+    async def wait(self, run_id: str) -> str | None: ...
 
 
 class LocalExecutor:
@@ -48,6 +62,9 @@ class LocalExecutor:
         self._slots = asyncio.Semaphore(self.max_concurrent)
         self.system.bus.bind(self._loop)
         self._heartbeat = self._loop.create_task(self._beat())
+        settings = self.system.settings
+        # The pool itself starts with the first python step.
+        configure_shared_pool(settings.python_workers, settings.python_memory_mb)
 
     def submit(self, run_id: str) -> None:
         """Hand over a committed queued run; safe to call from any thread."""
@@ -101,6 +118,23 @@ class LocalExecutor:
         logger.info("run %s cancelled", run_id)
         return True
 
+    @asynccontextmanager
+    async def lend_slot(self, run_id: str) -> AsyncIterator[None]:
+        """Let other runs have `run_id`'s slot while it waits for a run it
+        started: parents holding every slot while their children wait for one
+        would wait forever."""
+        slots = self._slots
+        if slots is None or run_id not in self._running:
+            yield
+            return
+        slots.release()
+        try:
+            yield
+        finally:
+            # Shielded: a cancelled run must still take a slot back, since its
+            # `async with` gives one up when it ends.
+            await asyncio.shield(slots.acquire())
+
     async def wait(self, run_id: str) -> str | None:
         """The final state of a run this executor holds (None if it holds none)."""
         task = self._tasks.get(run_id)
@@ -109,7 +143,7 @@ class LocalExecutor:
     async def _beat(self) -> None:
         # Other processes judge whether a running run is still alive by this.
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(heartbeat_seconds(self.system.settings.stale_run_seconds))
             if self._running:
                 try:
                     await asyncio.to_thread(self._store_heartbeat, tuple(self._running))
@@ -133,3 +167,5 @@ class LocalExecutor:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=10)
+        shutdown_shared_pool()
+        await close_shared_client()

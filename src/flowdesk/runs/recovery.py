@@ -3,6 +3,7 @@ gone is marked failed as interrupted, and `queued` runs are dispatched again."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -22,10 +23,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # A running run whose heartbeat is older than this is taken for dead even when
-# its owner's host is another machine.
+# its owner's host is another machine (the default of FLOWDESK_STALE_RUN_SECONDS).
 STALE_AFTER = timedelta(seconds=60)
 # A queued run no executor has picked up after this long is dispatched again.
 ORPHAN_AFTER = timedelta(seconds=5)
+# The sweep looks for both this often, or more often when runs go stale sooner:
+# a dead run is then failed at most STALE_AFTER plus one period after its
+# last heartbeat.
+SWEEP_SECONDS = 15.0
+
+
+def sweep_seconds(stale_run_seconds: float) -> float:
+    return min(SWEEP_SECONDS, stale_run_seconds / 3)
 
 
 def process_owner() -> str:
@@ -40,7 +49,9 @@ def _owner_is_dead(owner: str | None) -> bool:
         return False
     pid = int(pid_text)
     if pid == os.getpid():
-        return False
+        # The caller skips the runs this process holds, so this one was left by
+        # an earlier process with the same id (a container restarted as PID 1).
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -53,6 +64,7 @@ def _owner_is_dead(owner: str | None) -> bool:
 def fail_interrupted(system: System) -> list[str]:
     """Mark as failed the running runs whose process has died."""
     now = utcnow()
+    stale = timedelta(seconds=system.settings.stale_run_seconds)
     with system.db.reading() as session:
         candidates = session.execute(
             select(Run.id, Run.owner, Run.heartbeat_at).where(
@@ -63,9 +75,7 @@ def fail_interrupted(system: System) -> list[str]:
         run_id
         for run_id, owner, heartbeat in candidates
         if not system.executor.holds(run_id)
-        and (
-            _owner_is_dead(owner) or heartbeat is None or now - heartbeat > STALE_AFTER
-        )
+        and (_owner_is_dead(owner) or heartbeat is None or now - heartbeat > stale)
     ]
     failed = []
     for run_id in dead:
@@ -116,3 +126,16 @@ def redispatch_queued(
 
 def recover(system: System) -> tuple[list[str], list[str]]:
     return fail_interrupted(system), redispatch_queued(system)
+
+
+async def sweep(system: System) -> None:
+    """Until cancelled, catch runs whose process died while this one runs and
+    queued runs nobody took (a crash, or a broker that was away)."""
+    period = sweep_seconds(system.settings.stale_run_seconds)
+    while True:
+        await asyncio.sleep(period)
+        try:
+            await asyncio.to_thread(fail_interrupted, system)
+            await asyncio.to_thread(redispatch_queued, system, older_than=ORPHAN_AFTER)
+        except Exception:
+            logger.exception("the sweep for interrupted and queued runs failed")

@@ -15,10 +15,14 @@ from sqlalchemy import update
 from flowdesk.db.models import Run, RunEvent
 from flowdesk.db.types import utcnow
 from flowdesk.engine import Limits, RunResult
+from flowdesk.engine.connections import Connection
 from flowdesk.errors import StepFailed
 from flowdesk.flows.cache import LoadedVersion, versions
 from flowdesk.runs import states
 from flowdesk.runs.service import event_payload, last_event_seq, state_event
+from flowdesk.runs.subflows import ChildRuns
+from flowdesk.secrets.connections import load_connections
+from flowdesk.secrets.store import load_secrets
 
 if TYPE_CHECKING:
     from flowdesk.system import System
@@ -40,12 +44,26 @@ class ClaimedRun:
     started_at: datetime
     loaded: LoadedVersion
     next_seq: int
+    parent_run_id: str | None
+    user_id: int | None
+    secrets: dict[str, str]
+    connections: dict[str, Connection]
 
 
 async def execute_run(system: System, run_id: str) -> str | None:
     """Run `run_id` to its end if it is still queued; returns its final state,
     or None when another process had claimed it already."""
-    claimed = await asyncio.to_thread(_claim, system, run_id)
+    claim = asyncio.ensure_future(asyncio.to_thread(_claim, system, run_id))
+    try:
+        claimed = await asyncio.shield(claim)
+    except asyncio.CancelledError:
+        # Cancelled while the claim was under way: its thread commits anyway,
+        # so wait for it and record the run as cancelled rather than leave it
+        # `running` with nobody executing it.
+        claimed = await claim
+        if claimed is not None:
+            await RunExecution(system, claimed).finish_cancelled()
+        raise
     if claimed is None:
         logger.debug("run %s was not queued any more; skipped", run_id)
         return None
@@ -76,6 +94,9 @@ def _claim(system: System, run_id: str) -> ClaimedRun | None:
         seq = last_event_seq(session, run_id) + 1
         session.add(state_event(run_id, seq, states.RUNNING, message, now))
         loaded = versions.load(run.version_id, run.version.definition)
+        # Read in the claim's transaction, which costs one query each.
+        secrets = load_secrets(session, system.settings)
+        connections = load_connections(session)
         claimed = ClaimedRun(
             run_id=run.id,
             flow_id=run.flow_id,
@@ -85,6 +106,10 @@ def _claim(system: System, run_id: str) -> ClaimedRun | None:
             started_at=now,
             loaded=loaded,
             next_seq=seq + 1,
+            parent_run_id=run.parent_run_id,
+            user_id=run.user_id,
+            secrets=secrets,
+            connections=connections,
         )
     system.bus.publish(
         run_id,
@@ -110,6 +135,7 @@ class RunExecution:
         self._seq = claimed.next_seq
         self._pending: list[RunEvent] = []
         self._status: tuple[str, float | None] | None = None
+        self._reported_progress = False
         self._flush_task: asyncio.Task[None] | None = None
         self._storing: asyncio.Future[None] | None = None
         self.first_step_at: datetime | None = None
@@ -120,36 +146,51 @@ class RunExecution:
         limits = Limits(
             max_loop_iterations=settings.max_loop_iterations,
             max_sleep_seconds=settings.max_sleep_seconds,
+            python_timeout_seconds=settings.python_timeout_seconds,
+            python_memory_mb=settings.python_memory_mb,
+            http_timeout_seconds=settings.http_timeout_seconds,
+            http_max_response_bytes=settings.http_max_response_bytes,
         )
         run_info = {
             "id": claimed.run_id,
             "flow_id": claimed.flow_id,
             "trigger": claimed.trigger,
             "started_at": claimed.started_at.isoformat(),
+            "parent_run_id": claimed.parent_run_id,
         }
+        services = ChildRuns(self.system, claimed.run_id, claimed.user_id)
         logger.info("run %s of %s started", claimed.run_id, claimed.flow_id)
         try:
             result = await asyncio.wait_for(
                 claimed.loaded.compiled.execute(
-                    claimed.inputs, run_info, self, limits=limits
+                    claimed.inputs,
+                    run_info,
+                    self,
+                    limits=limits,
+                    secrets=claimed.secrets,
+                    connections=claimed.connections,
+                    services=services,
                 ),
                 settings.max_run_seconds,
             )
         except StepFailed as failure:
             return await self._finish(states.FAILED, error=failure)
         except TimeoutError:
-            failure = StepFailed(
+            too_long = StepFailed(
                 "", f"The flow ran longer than {settings.max_run_seconds:g} seconds."
             )
-            return await self._finish(states.FAILED, error=failure)
+            return await self._finish(states.FAILED, error=too_long)
         except asyncio.CancelledError:
             await asyncio.shield(self._finish(states.CANCELLED))
             raise
         except Exception:
             logger.exception("run %s failed inside flowdesk", claimed.run_id)
-            failure = StepFailed("", "The flow stopped because of an internal error.")
-            return await self._finish(states.FAILED, error=failure)
+            internal = StepFailed("", "The flow stopped because of an internal error.")
+            return await self._finish(states.FAILED, error=internal)
         return await self._finish(states.SUCCEEDED, result=result)
+
+    async def finish_cancelled(self) -> str:
+        return await self._finish(states.CANCELLED)
 
     # The engine's reporter protocol.
 
@@ -160,6 +201,7 @@ class RunExecution:
 
     async def status(self, message: str, progress: float | None = None) -> None:
         self._status = (message[:MAX_MESSAGE_CHARS], progress)
+        self._reported_progress = self._reported_progress or progress is not None
         data: dict[str, Any] = {"progress": progress}
         self._record("status", message, data=data)
 
@@ -252,8 +294,10 @@ class RunExecution:
         if error is not None:
             final["error"] = error.reason[:MAX_MESSAGE_CHARS]
             final["error_step"] = error.path or None
-        if self._status is not None and state == states.SUCCEEDED:
-            final["progress"] = 100.0 if self._status[1] is not None else None
+        # The last status may have been stored already, so remember whether the
+        # flow ever showed progress: a finished one then shows it full.
+        if self._reported_progress and state == states.SUCCEEDED:
+            final["progress"] = 100.0
         message = _final_message(state, error)
         final["status_message"] = message
 
@@ -263,7 +307,7 @@ class RunExecution:
             "state",
             message,
             level=_level(state),
-            data={"state": state, **_error_data(error)},
+            data={"state": state, **_error_data(error), **self._timing()},
             publish=False,
         )
         events, _status = self._take_pending()
@@ -271,6 +315,13 @@ class RunExecution:
         self.system.bus.publish(self.claimed.run_id, event_payload(event))
         logger.info("run %s of %s %s", self.claimed.run_id, self.claimed.flow_id, state)
         return state
+
+    def _timing(self) -> dict[str, Any]:
+        # When the first step began, so that the delay between creating a run
+        # and running it can be measured from outside (see bench/).
+        if self.first_step_at is None:
+            return {}
+        return {"first_step_at": self.first_step_at.isoformat()}
 
 
 def _final_message(state: str, error: StepFailed | None) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
+# A cursor goes into links as it is, so it holds only URL-safe characters (an
+# ISO offset's "+" would arrive as a space).
+CURSOR_TIME_FORMAT = "%Y%m%dT%H%M%S.%f"
 
 
 def new_run_id() -> str:
@@ -173,14 +176,16 @@ def list_runs(
     if len(runs) > limit:
         runs = runs[:limit]
         last = runs[-1]
-        next_cursor = f"{last.created_at.isoformat()}~{last.id}"
+        stamp = last.created_at.astimezone(UTC).strftime(CURSOR_TIME_FORMAT)
+        next_cursor = f"{stamp}~{last.id}"
     return RunPage(runs, next_cursor)
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         stamp, run_id = cursor.split("~", 1)
-        return datetime.fromisoformat(stamp), run_id
+        created_at = datetime.strptime(stamp, CURSOR_TIME_FORMAT).replace(tzinfo=UTC)
+        return created_at, run_id
     except ValueError:
         raise FlowdeskError(
             f"The page cursor {cursor!r} is not one this server made."

@@ -11,7 +11,8 @@ CANCELLED = "cancelled"
 FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
 UNFINISHED = frozenset({QUEUED, RUNNING})
 
-TRIGGERS = ("form", "link", "rerun", "schedule", "api", "cli")
+# `flow`: started by another run's `run_flow` step (the run has a parent_run_id).
+TRIGGERS = ("form", "link", "rerun", "schedule", "api", "cli", "flow")
 
 DEFAULT_MESSAGES = {
     QUEUED: "The flow is waiting to start...",

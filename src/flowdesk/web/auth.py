@@ -1,5 +1,5 @@
-"""Who is asking: the signed-in user behind a request, scope checks, and the
-CSRF check of page forms."""
+"""Who is asking: the signed-in user behind a request (a browser session, or an
+API token on /api/), scope checks, and the CSRF checks of state changes."""
 
 from __future__ import annotations
 
@@ -9,23 +9,47 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fastapi import Request
+from starlette.datastructures import FormData
 
 from flowdesk.auth.sessions import resolve_session
+from flowdesk.auth.tokens import mark_used, resolve_token
 from flowdesk.db.models import User
 from flowdesk.errors import FlowdeskError, NotSignedIn, PermissionDenied
+from flowdesk.inputs import MAX_PARAMS
 from flowdesk.system import System
 
 SESSION_COOKIE = "flowdesk_session"
 CSRF_FIELD = "_csrf"
 CSRF_HEADER = "x-csrf-token"
+# Bearer tokens are for the JSON API; pages only know browser sessions.
+API_PREFIX = "/api/"
+
+# Form limits: a launch form may carry as many fields as a link has
+# parameters, plus the few of its own (_csrf, _action); no form takes files.
+MAX_FORM_FIELDS = MAX_PARAMS + 10
+MAX_FIELD_BYTES = 1024 * 1024
+
+# Any of these opens run pages: a flow user sees the runs they started,
+# developers and administrators every run (`Viewer.may_see_run`).
+RUN_SCOPES = ("flow:run", "flow:edit", "admin")
 
 
 @dataclass(frozen=True)
 class Viewer:
     user: User
     csrf_token: str
+    # The scopes this request may use: None for a browser session (the user's
+    # own), the token's, cut to its owner's, for an API token.
+    token_scopes: frozenset[str] | None = None
+    token_id: int | None = None
+
+    @property
+    def by_token(self) -> bool:
+        return self.token_id is not None
 
     def has(self, scope: str) -> bool:
+        if self.token_scopes is not None:
+            return scope in self.token_scopes
         return scope in self.user.scopes
 
     @property
@@ -54,35 +78,46 @@ def system_of(request: Request) -> System:
 
 
 def viewer_of(request: Request) -> Viewer | None:
-    """The signed-in viewer, resolved once per request."""
+    """The signed-in viewer, resolved once per request. On the API an
+    Authorization header, when sent, is the only credential looked at."""
     if hasattr(request.state, "viewer"):
         return request.state.viewer  # type: ignore[no-any-return]
-    viewer = None
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        with system_of(request).db.reading() as session:
-            web_session = resolve_session(session, token)
-            if web_session is not None:
-                user = web_session.user
-                _ = user.groups  # loaded now, read after the session closes
-                viewer = Viewer(user, web_session.csrf_token)
+    authorization = request.headers.get("authorization")
+    if authorization is not None and request.url.path.startswith(API_PREFIX):
+        viewer = _token_viewer(request, authorization)
+    else:
+        viewer = _session_viewer(request)
     request.state.viewer = viewer
     return viewer
 
 
-def require(scope: str) -> Callable[[Request], Viewer]:
-    """A dependency: the viewer, who must be signed in and hold `scope`."""
+def _session_viewer(request: Request) -> Viewer | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    with system_of(request).db.reading() as session:
+        web_session = resolve_session(session, token)
+        if web_session is None:
+            return None
+        user = web_session.user
+        _ = user.groups  # loaded now, read after the session closes
+        return Viewer(user, web_session.csrf_token)
 
-    def dependency(request: Request) -> Viewer:
-        viewer = viewer_of(request)
-        if viewer is None:
-            raise NotSignedIn()
-        if not viewer.has(scope):
-            raise PermissionDenied(scope)
-        return viewer
 
-    dependency.__name__ = f"require_{scope.replace(':', '_')}"
-    return dependency
+def _token_viewer(request: Request, authorization: str) -> Viewer | None:
+    scheme, _, secret = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    system = system_of(request)
+    with system.db.reading() as session:
+        use = resolve_token(session, secret.strip())
+        if use is None:
+            return None
+        _ = use.user.groups
+    if use.stale:
+        with system.db.transaction() as session:
+            mark_used(session, use.token_id)
+    return Viewer(use.user, "", token_scopes=use.scopes, token_id=use.token_id)
 
 
 def signed_in(request: Request) -> Viewer:
@@ -92,32 +127,84 @@ def signed_in(request: Request) -> Viewer:
     return viewer
 
 
+def require(scope: str, *alternatives: str) -> Callable[[Request], Viewer]:
+    """A dependency: the viewer, who must be signed in and hold `scope` or one
+    of the alternatives; a refusal names `scope`."""
+    accepted = (scope, *alternatives)
+
+    def dependency(request: Request) -> Viewer:
+        viewer = signed_in(request)
+        if not any(viewer.has(name) for name in accepted):
+            raise PermissionDenied(scope)
+        return viewer
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency
+
+
 def check_origin(request: Request) -> None:
-    """Refuse a state-changing request sent from another site."""
+    """Refuse a state-changing request sent from another site: a foreign
+    Origin, `Origin: null`, or without Origin a foreign Referer."""
     origin = request.headers.get("origin")
-    if origin is None:
+    if origin is not None:
+        # "null" is what a sandboxed frame (such as a run's HTML result) sends.
+        if origin == "null" or not _from_this_site(request, origin):
+            raise _foreign_request()
         return
-    # "null" is what a sandboxed frame (such as a run's HTML result) sends.
-    if origin == "null" or urlsplit(origin).netloc != request.url.netloc:
-        raise CsrfRefused(
-            "This request came from another site and was refused. "
-            "Go back, reload the page and try again."
-        )
+    referer = request.headers.get("referer")
+    if referer is not None and not _from_this_site(request, referer):
+        raise _foreign_request()
 
 
-def csrf_protected(scope: str) -> Callable[[Request], Awaitable[Viewer]]:
-    """A dependency for page forms: `require(scope)` plus the CSRF token."""
-    needs_scope = require(scope)
+def _from_this_site(request: Request, address: str) -> bool:
+    try:
+        netloc = urlsplit(address).netloc.lower()
+    except ValueError:
+        return False
+    if not netloc:
+        return False
+    ours = {request.url.netloc.lower()}
+    base_url = system_of(request).settings.base_url
+    if base_url:
+        ours.add(urlsplit(base_url).netloc.lower())
+    return netloc in ours
+
+
+def _foreign_request() -> CsrfRefused:
+    return CsrfRefused(
+        "This request came from another site and was refused. "
+        "Go back, reload the page and try again."
+    )
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form within flowdesk's limits (a 400 beyond them)."""
+    return await request.form(
+        max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
+    )
+
+
+def csrf_protected(
+    scope: str | None, *alternatives: str
+) -> Callable[[Request], Awaitable[Viewer]]:
+    """A dependency for state changes: `require(scope, ...)` plus the CSRF
+    token of the session and a same-site origin; with no scope, any signed-in
+    user may send the form. API tokens need neither: a browser never attaches
+    them on its own, so another site cannot make it send one."""
+    needs_scope = require(scope, *alternatives) if scope else signed_in
 
     async def dependency(request: Request) -> Viewer:
         viewer = needs_scope(request)
+        if viewer.by_token:
+            return viewer
         check_origin(request)
         sent = request.headers.get(CSRF_HEADER)
         if sent is None:
-            form = await request.form()
-            value = form.get(CSRF_FIELD)
+            value = (await read_form(request)).get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
-        if not sent or not secrets.compare_digest(sent, viewer.csrf_token):
+        if not sent or not secrets.compare_digest(
+            sent.encode(), viewer.csrf_token.encode()
+        ):
             raise CsrfRefused(
                 "This form has expired or did not come from this site. "
                 "Reload the page and try again."

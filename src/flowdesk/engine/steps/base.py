@@ -16,17 +16,24 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from jinja2 import TemplateSyntaxError
 
 from flowdesk.engine import expressions
-from flowdesk.errors import DefinitionError, Problem
+from flowdesk.errors import DefinitionError, Problem, StepFailed
 
 if TYPE_CHECKING:
     from flowdesk.engine.runner import Execution
 
-COMMON_KEYS = frozenset({"name"})
+COMMON_KEYS = frozenset({"name", "on_error"})
 """Keys any step may carry, whatever its kind."""
+
+ON_ERROR_CHOICES = ("fail", "continue")
 
 _StepClass = TypeVar("_StepClass", bound="type[Step]")
 
 _registry: dict[str, type[Step]] = {}
+
+
+class RunLimitReached(StepFailed):
+    """A limit of the whole run was reached. Unlike other failures, neither
+    `on_error: continue` nor `try`/`catch` can catch it."""
 
 
 class Step(ABC):
@@ -36,12 +43,14 @@ class Step(ABC):
     kind: ClassVar[str]
     options: ClassVar[frozenset[str]] = frozenset()
 
-    __slots__ = ("label", "path")
+    __slots__ = ("continues_on_error", "label", "path")
 
     def __init__(self, path: str, name: str | None) -> None:
         self.path = path
         # What log lines carry as their step: the path, and the name if it has one.
         self.label = f"{path} ({name})" if name else path
+        # Set by the compiler from `on_error`, which any kind may carry.
+        self.continues_on_error = False
 
     @classmethod
     @abstractmethod
@@ -149,8 +158,15 @@ class StepCompiler:
         name = spec.get("name")
         if name is not None and not isinstance(name, str):
             raise invalid(path, f"'name' must be text, got {type_name(name)}")
+        on_error = spec.get("on_error", "fail")
+        if on_error not in ON_ERROR_CHOICES:
+            raise invalid(
+                path, f"'on_error' must be 'fail' or 'continue', got {on_error!r}"
+            )
 
-        return step_class.compile(spec, path, self)
+        step = step_class.compile(spec, path, self)
+        step.continues_on_error = on_error == "continue"
+        return step
 
     def _template(
         self,
@@ -167,6 +183,16 @@ class StepCompiler:
                 path,
                 f"'{field}' has an invalid template{where}: {error.message or error}",
             ) from error
+
+
+def save_as_name(spec: Mapping[str, Any], path: str) -> str | None:
+    """The variable named by a step's `save_as`, checked; None without one."""
+    name = spec.get("save_as")
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name.isidentifier():
+        raise invalid(path, f"'save_as' must be a variable name, got {name!r}")
+    return name
 
 
 def type_name(value: Any) -> str:

@@ -122,6 +122,17 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_flow_versions_flow_id"), ["flow_id"], unique=False
         )
+    if op.get_bind().dialect.supports_alter:
+        # flows and flow_versions point at each other, so where the database can
+        # alter a table the key comes now; `create_table` left it out there
+        # (use_alter), while SQLite keeps it inline.
+        op.create_foreign_key(
+            "fk_flows_current_version",
+            "flows",
+            "flow_versions",
+            ["current_version_id"],
+            ["id"],
+        )
 
     op.create_table(
         "user_groups",
@@ -244,6 +255,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
 
+    if op.get_bind().dialect.supports_alter:
+        op.drop_constraint("fk_flows_current_version", "flows", type_="foreignkey")
     op.drop_table("run_events")
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_index("ix_runs_state")

@@ -1,0 +1,8 @@
+"""Worker processes that run `python` step code outside the server process.
+
+`python_worker` is the program a worker runs; it imports only the standard
+library and never flowdesk, so that step code cannot reach the server's
+settings, database or secret key through it. `pool` keeps warm workers for the
+engine's `python` step. Nothing here may import `db`, `web`, `runs` or
+`settings`.
+"""
