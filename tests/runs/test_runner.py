@@ -3,13 +3,18 @@ failed or cancelled, with its log, status, outputs and result stored."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from unittest.mock import ANY
 
 import pytest
+from sqlalchemy import select
 
+from flowdesk.db.models import FlowVersion
+from flowdesk.flows.cache import versions
 from flowdesk.runs import states
-from flowdesk.runs.service import cancel_run, start_run
+from flowdesk.runs.runner import execute_run
+from flowdesk.runs.service import cancel_run, create_run, start_run
 from flowdesk.settings import Settings
 from flowdesk.system import System, open_system
 from tests.runs.conftest import stored_run, wait_for_state
@@ -194,3 +199,23 @@ async def test_runner_records_the_trigger(running_system: System, trigger: str) 
 
     stored, _events = stored_run(running_system, run.id)
     assert (stored.trigger, stored.state) == (trigger, states.SUCCEEDED)
+
+
+def test_runner_unstartable_version_fails_the_run(system: System) -> None:
+    """A stored definition the engine refuses fails its run once, clearly,
+    instead of staying queued and being retried for ever."""
+    apply_flow(system, "id: broken\nname: Broken\nsteps:\n  - log: hi\n")
+    with system.db.transaction() as session:
+        run_id = create_run(session, "broken", {}, "cli").id
+        version = session.scalars(select(FlowVersion)).one()
+        version.definition = {**version.definition, "steps": [{"log": "{{ oops"}]}
+    versions.clear()  # as in a new process, which compiles the stored version
+
+    assert asyncio.run(execute_run(system, run_id)) is None
+
+    run, events = stored_run(system, run_id)
+    assert run.state == states.FAILED
+    assert "cannot run" in (run.error or "")
+    assert [event.data for event in events if event.kind == "state"][-1] == {
+        "state": states.FAILED
+    }

@@ -5,6 +5,7 @@ It knows nothing of databases or HTTP and imports nothing from `db`, `web` or
 added with `register_step`.
 """
 
+from flowdesk.engine.expressions import InputValues
 from flowdesk.engine.runner import (
     RESERVED_NAMES,
     CompiledFlow,
@@ -26,6 +27,7 @@ __all__ = [
     "RESERVED_NAMES",
     "CompiledFlow",
     "Execution",
+    "InputValues",
     "Limits",
     "RunReporter",
     "RunResult",

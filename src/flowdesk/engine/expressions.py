@@ -65,6 +65,30 @@ _PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
 _DIGITS = re.compile(r"\d+")
 
 
+class InputValues(dict[str, Any]):
+    """Run inputs as expressions see them. A property the input schema declares
+    but the user left empty reads as None, so `{% if inputs.express %}` works
+    for an optional checkbox; a name the schema does not know stays an error."""
+
+    __slots__ = ("declared",)
+
+    def __init__(self, data: Mapping[str, Any], declared: Mapping[str, Any]) -> None:
+        super().__init__(
+            (key, _wrap_declared(value, declared.get(key)))
+            for key, value in data.items()
+        )
+        self.declared = declared
+
+    def declares(self, name: Any) -> bool:
+        return name not in self and name in self.declared
+
+
+def _wrap_declared(value: Any, declared: Any) -> Any:
+    if isinstance(value, dict) and isinstance(declared, Mapping):
+        return InputValues(value, declared)
+    return value
+
+
 class Value(ABC):
     """A step field compiled once; `evaluate` gives its value for one run's names."""
 
@@ -631,7 +655,14 @@ class _GuardedEnvironment(ImmutableSandboxedEnvironment):
         # not the dict method Jinja would otherwise prefer.
         if isinstance(obj, dict | Mapping) and attribute in obj:
             return obj[attribute]
+        if isinstance(obj, InputValues) and obj.declares(attribute):
+            return None
         return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(obj, InputValues) and obj.declares(argument):
+            return None
+        return super().getitem(obj, argument)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":

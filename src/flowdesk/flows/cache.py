@@ -13,6 +13,7 @@ from typing import Any
 
 from flowdesk.engine import CompiledFlow, compile_flow
 from flowdesk.flows.definition import FlowDefinition, definition_from_data
+from flowdesk.inputs import declared_shape
 
 CACHED_VERSIONS = 512
 
@@ -22,6 +23,9 @@ class LoadedVersion:
     version_id: int
     definition: FlowDefinition
     compiled: CompiledFlow
+    # The names the input schema declares, so that left-out optional inputs
+    # read as None in expressions.
+    input_shape: dict[str, Any]
 
 
 class VersionCache:
@@ -39,7 +43,10 @@ class VersionCache:
 
         definition = definition_from_data(data)
         entry = LoadedVersion(
-            version_id, definition, compile_flow(definition.steps, definition.outputs)
+            version_id,
+            definition,
+            compile_flow(definition.steps, definition.outputs),
+            declared_shape(definition.input_schema),
         )
         with self._lock:
             self._entries[version_id] = entry

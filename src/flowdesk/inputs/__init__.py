@@ -7,6 +7,7 @@ from flowdesk.inputs.coercion import (
     MAX_PARAMS,
     RESERVED_PARAMS,
     coerce_params,
+    declared_shape,
     parse_cli_inputs,
     to_params,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "build_form",
     "check_input",
     "coerce_params",
+    "declared_shape",
     "input_validator",
     "parse_cli_inputs",
     "to_params",

@@ -960,3 +960,20 @@ def same_value(left: Any, right: Any) -> bool:
             same_value(left[key], right[key]) for key in left
         )
     return type(left) is type(right) and bool(left == right)
+
+
+def declared_shape(schema: Schema | bool) -> dict[str, Any]:
+    """The property names an input schema declares, nested for properties that
+    are objects themselves: `{"customer": None, "address": {"city": None}}`."""
+    return _declared(resolve(schema, schema), schema, 0)
+
+
+def _declared(node: Schema, root: Any, depth: int) -> dict[str, Any]:
+    shape: dict[str, Any] = {}
+    if depth > MAX_DEPTH:
+        return shape
+    for name, child in _properties(node).items():
+        resolved = resolve(child, root, depth + 1)
+        nested = _declared(resolved, root, depth + 1) if _properties(resolved) else None
+        shape[name] = nested
+    return shape

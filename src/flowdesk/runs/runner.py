@@ -11,12 +11,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from flowdesk.db.models import Run, RunEvent
 from flowdesk.db.types import utcnow
-from flowdesk.engine import Limits, RunResult
+from flowdesk.engine import InputValues, Limits, RunResult
 from flowdesk.engine.connections import Connection
-from flowdesk.errors import StepFailed
+from flowdesk.errors import DefinitionError, StepFailed
 from flowdesk.flows.cache import LoadedVersion, versions
 from flowdesk.runs import states
 from flowdesk.runs.service import event_payload, last_event_seq, state_event
@@ -93,24 +94,34 @@ def _claim(system: System, run_id: str) -> ClaimedRun | None:
         run = session.get_one(Run, run_id)
         seq = last_event_seq(session, run_id) + 1
         session.add(state_event(run_id, seq, states.RUNNING, message, now))
-        loaded = versions.load(run.version_id, run.version.definition)
-        # Read in the claim's transaction, which costs one query each.
-        secrets = load_secrets(session, system.settings)
-        connections = load_connections(session)
-        claimed = ClaimedRun(
-            run_id=run.id,
-            flow_id=run.flow_id,
-            trigger=run.trigger,
-            inputs=dict(run.inputs),
-            created_at=run.created_at,
-            started_at=now,
-            loaded=loaded,
-            next_seq=seq + 1,
-            parent_run_id=run.parent_run_id,
-            user_id=run.user_id,
-            secrets=secrets,
-            connections=connections,
-        )
+        unstartable: RunEvent | None = None
+        try:
+            loaded = versions.load(run.version_id, run.version.definition)
+        except DefinitionError as broken:
+            # A stored version that no longer compiles (a newer flowdesk refusing
+            # an old definition) fails its run instead of being retried forever.
+            unstartable = _fail_unstartable(session, run, seq + 1, broken, now)
+        else:
+            # Read in the claim's transaction, which costs one query each.
+            claimed = ClaimedRun(
+                run_id=run.id,
+                flow_id=run.flow_id,
+                trigger=run.trigger,
+                inputs=dict(run.inputs),
+                created_at=run.created_at,
+                started_at=now,
+                loaded=loaded,
+                next_seq=seq + 1,
+                parent_run_id=run.parent_run_id,
+                user_id=run.user_id,
+                secrets=load_secrets(session, system.settings),
+                connections=load_connections(session),
+            )
+
+    if unstartable is not None:
+        logger.error("run %s cannot start: %s", run_id, unstartable.message)
+        system.bus.publish(run_id, event_payload(unstartable))
+        return None
     system.bus.publish(
         run_id,
         {
@@ -123,6 +134,20 @@ def _claim(system: System, run_id: str) -> ClaimedRun | None:
         },
     )
     return claimed
+
+
+def _fail_unstartable(
+    session: Session, run: Run, seq: int, broken: DefinitionError, now: datetime
+) -> RunEvent:
+    message = f"The flow's stored definition cannot run: {broken.message}"
+    run.state = states.FAILED
+    run.finished_at = now
+    run.error = message[:MAX_MESSAGE_CHARS]
+    run.status_message = run.error
+    event = state_event(run.id, seq, states.FAILED, run.error, now)
+    event.level = "error"
+    session.add(event)
+    return event
 
 
 class RunExecution:
@@ -163,7 +188,7 @@ class RunExecution:
         try:
             result = await asyncio.wait_for(
                 claimed.loaded.compiled.execute(
-                    claimed.inputs,
+                    InputValues(claimed.inputs, claimed.loaded.input_shape),
                     run_info,
                     self,
                     limits=limits,
