@@ -26,3 +26,31 @@ ensure_venv() {
     touch "$stamp"
   fi
 }
+
+# The flow editor's code editors are bundled from frontend/ into
+# src/flowdesk/web/static/dist with npm. Rebuilt when a source or the lock file
+# is newer than the last build; without npm the pages fall back to plain text
+# areas, so this warns instead of stopping.
+ensure_frontend() {
+  local frontend="$root/frontend"
+  local dist="$root/src/flowdesk/web/static/dist"
+  local stamp="$dist/.built"
+  if [ -f "$stamp" ] && [ -z "$(find "$frontend/package.json" \
+      "$frontend/package-lock.json" "$frontend/build.mjs" "$frontend/src" \
+      -newer "$stamp" -print -quit)" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm is not installed, so the flow editor uses plain text areas." >&2
+    return 0
+  fi
+  echo "Building the flow editor's front-end into $dist ..."
+  if (cd "$frontend" \
+      && { [ "node_modules/.package-lock.json" -nt package-lock.json ] \
+           || npm ci --no-audit --no-fund --loglevel=error; } \
+      && npm run --silent build); then
+    touch "$stamp"
+  else
+    echo "The front-end did not build; the flow editor uses plain text areas." >&2
+  fi
+}
