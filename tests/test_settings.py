@@ -137,6 +137,7 @@ def test_settings_distributed_setup_with_postgres_and_broker_is_accepted(
     monkeypatch.setenv("FLOWDESK_EXECUTOR", "celery")
     monkeypatch.setenv("FLOWDESK_BROKER_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setenv("FLOWDESK_DATABASE_URL", POSTGRES_URL)
+    monkeypatch.setenv("FLOWDESK_SECRET_KEY", "s" * 40)
 
     assert load_settings().executor == "celery"
 
@@ -153,6 +154,24 @@ def test_settings_distributed_setup_with_postgres_and_broker_is_accepted(
             {"FLOWDESK_EXECUTOR": "celery", "FLOWDESK_BROKER_URL": "redis://r/0"},
             "FLOWDESK_DATABASE_URL",
             id="celery-with-sqlite",
+        ),
+        pytest.param(
+            {
+                "FLOWDESK_EXECUTOR": "celery",
+                "FLOWDESK_BROKER_URL": "amqp://mq/",
+                "FLOWDESK_DATABASE_URL": POSTGRES_URL,
+            },
+            "FLOWDESK_BROKER_URL",
+            id="celery-with-a-broker-other-than-redis",
+        ),
+        pytest.param(
+            {
+                "FLOWDESK_EXECUTOR": "celery",
+                "FLOWDESK_BROKER_URL": "redis://r/0",
+                "FLOWDESK_DATABASE_URL": POSTGRES_URL,
+            },
+            "FLOWDESK_SECRET_KEY",
+            id="celery-without-a-shared-secret-key",
         ),
         pytest.param(
             {"FLOWDESK_SECRET_KEY": "too-short"},

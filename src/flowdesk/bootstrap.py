@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from flowdesk.auth.scopes import ALL_SCOPES
 from flowdesk.auth.users import check_password, create_user, generate_password
@@ -28,6 +29,15 @@ class FirstStart:
 
 def first_start(system: System) -> FirstStart | None:
     """Set up an empty database; None when it had users already."""
+    try:
+        return _set_up(system)
+    except IntegrityError:
+        # Another process starting at the same moment set it up first.
+        logger.info("first start: another process created the admin user")
+        return None
+
+
+def _set_up(system: System) -> FirstStart | None:
     with system.db.transaction() as session:
         if session.scalar(select(func.count()).select_from(User)):
             return None

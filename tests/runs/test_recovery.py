@@ -22,7 +22,7 @@ from flowdesk.runs.recovery import (
 )
 from flowdesk.runs.service import create_run
 from flowdesk.system import System
-from tests.runs.conftest import finished_state, stored_run
+from tests.runs.conftest import finished_state, stored_run, wait_for_state
 from tests.support.stored_flows import SLEEPY_FLOW, apply_flow
 
 HOST = socket.gethostname()
@@ -135,3 +135,26 @@ async def test_recovery_sweep_takes_only_runs_queued_for_a_while(
     assert await finished_state(sleepy_system, old) == states.SUCCEEDED
     run, _events = stored_run(sleepy_system, new)
     assert run.state == states.QUEUED
+
+
+async def test_recovery_end_recorded_elsewhere_is_not_overwritten(
+    sleepy_system: System,
+) -> None:
+    """A process taken for dead that resumes (frozen, cut off) must not replace
+    the interrupted end another process recorded for its run."""
+    with sleepy_system.db.transaction() as session:
+        run = create_run(session, "sleepy", {"seconds": 0.5}, "form")
+    sleepy_system.executor.submit(run.id)
+    await wait_for_state(sleepy_system, run.id, states.RUNNING)
+
+    with sleepy_system.db.transaction() as session:
+        session.execute(
+            update(Run)
+            .where(Run.id == run.id)
+            .values(state=states.FAILED, error=states.INTERRUPTED_MESSAGE)
+        )
+
+    assert await finished_state(sleepy_system, run.id) == states.FAILED
+    stored, _events = stored_run(sleepy_system, run.id)
+    assert stored.error == states.INTERRUPTED_MESSAGE
+    assert stored.outputs is None

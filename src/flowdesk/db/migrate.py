@@ -7,11 +7,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Any fixed number, the same in every flowdesk process: "flowdesk" in ASCII.
+LOCK_KEY = 0x666C6F776465736B
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -23,4 +25,14 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    command.upgrade(alembic_config(engine), "head")
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), "head")
+        return
+    # Processes starting together would each apply the same migration; the
+    # lock (held until this transaction ends) lets one do it while the others
+    # wait, then find nothing left to do.
+    with engine.begin() as connection:
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY}
+        )
+        command.upgrade(alembic_config(engine), "head")

@@ -38,8 +38,13 @@ class Subscription:
 
     async def get(self, timeout: float | None = None) -> RunEventPayload | None:
         """The next event, or None when the timeout passes or the bus closed."""
+        if not self.queue.empty():
+            return self.queue.get_nowait()
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
+            # Not wait_for, which wraps the wait in a task of its own: a state
+            # change seen by a thousand watchers would make a thousand tasks.
+            async with asyncio.timeout(timeout):
+                return await self.queue.get()
         except TimeoutError:
             return None
 
@@ -97,6 +102,15 @@ class EventBus:
 
     def watcher_count(self, run_id: str) -> int:
         return len(self._subscribers.get(run_id, ()))
+
+    @property
+    def live(self) -> bool:
+        """Whether every published event reaches the watchers now. A bus shared
+        between processes is not while cut off; watchers then read the store."""
+        return True
+
+    async def close(self) -> None:
+        """Let go of what the bus holds outside this process (nothing here)."""
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -143,7 +143,9 @@ class LocalExecutor:
     async def _beat(self) -> None:
         # Other processes judge whether a running run is still alive by this.
         while True:
-            await asyncio.sleep(heartbeat_seconds(self.system.settings.stale_run_seconds))
+            await asyncio.sleep(
+                heartbeat_seconds(self.system.settings.stale_run_seconds)
+            )
             if self._running:
                 try:
                     await asyncio.to_thread(self._store_heartbeat, tuple(self._running))
@@ -169,3 +171,5 @@ class LocalExecutor:
             await asyncio.wait(tasks, timeout=10)
         shutdown_shared_pool()
         await close_shared_client()
+        # Last: the runs cancelled above have announced their end on it.
+        await self.system.bus.close()

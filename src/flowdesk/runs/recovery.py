@@ -7,12 +7,13 @@ import asyncio
 import logging
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import OperationalError
 
-from flowdesk.db.models import Run
+from flowdesk.db.models import Run, RunEvent
 from flowdesk.db.types import utcnow
 from flowdesk.runs import states
 from flowdesk.runs.service import event_payload, last_event_seq, state_event
@@ -31,6 +32,7 @@ ORPHAN_AFTER = timedelta(seconds=5)
 # a dead run is then failed at most STALE_AFTER plus one period after its
 # last heartbeat.
 SWEEP_SECONDS = 15.0
+LOCK_WAIT_MS = 2000
 
 
 def sweep_seconds(stale_run_seconds: float) -> float:
@@ -79,32 +81,51 @@ def fail_interrupted(system: System) -> list[str]:
     ]
     failed = []
     for run_id in dead:
-        with system.db.transaction() as session:
-            result = session.execute(
-                update(Run)
-                .where(Run.id == run_id, Run.state == states.RUNNING)
-                .values(
-                    state=states.FAILED,
-                    finished_at=now,
-                    error=states.INTERRUPTED_MESSAGE,
-                    status_message=states.INTERRUPTED_MESSAGE,
-                )
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                continue
-            event = state_event(
-                run_id,
-                last_event_seq(session, run_id) + 1,
-                states.FAILED,
-                states.INTERRUPTED_MESSAGE,
-                now,
-            )
-            event.level = "error"
-            session.add(event)
+        try:
+            event = _fail_interrupted_run(system, run_id, now)
+        except OperationalError:
+            # Its process froze inside a transaction and keeps the row locked
+            # until the database ends that transaction; the next sweep retries.
+            logger.info("run %s is locked by a stalled process; retried later", run_id)
+            continue
+        if event is None:
+            continue
         system.bus.publish(run_id, event_payload(event))
         failed.append(run_id)
         logger.warning("run %s was interrupted; marked failed", run_id)
     return failed
+
+
+def _fail_interrupted_run(
+    system: System, run_id: str, now: datetime
+) -> RunEvent | None:
+    with system.db.transaction() as session:
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            # Not waiting long for a locked row: one stalled process must not
+            # hold up the sweep of every other run.
+            session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'"))
+        result = session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.state == states.RUNNING)
+            .values(
+                state=states.FAILED,
+                finished_at=now,
+                error=states.INTERRUPTED_MESSAGE,
+                status_message=states.INTERRUPTED_MESSAGE,
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        event = state_event(
+            run_id,
+            last_event_seq(session, run_id) + 1,
+            states.FAILED,
+            states.INTERRUPTED_MESSAGE,
+            now,
+        )
+        event.level = "error"
+        session.add(event)
+    return event
 
 
 def redispatch_queued(

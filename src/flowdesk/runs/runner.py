@@ -77,8 +77,9 @@ def _claim(system: System, run_id: str) -> ClaimedRun | None:
     message = states.DEFAULT_MESSAGES[states.RUNNING]
     with system.db.transaction() as session:
         # The conditional update is the claim: of two executors handed the same
-        # run, exactly one sees a changed row.
-        result = session.execute(
+        # run, exactly one sees a changed row. It reads the run as well, which
+        # saves a query on the path from a run's creation to its first step.
+        run = session.execute(
             update(Run)
             .where(Run.id == run_id, Run.state == states.QUEUED)
             .values(
@@ -88,23 +89,33 @@ def _claim(system: System, run_id: str) -> ClaimedRun | None:
                 owner=system.owner,
                 status_message=message,
             )
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+            .returning(
+                Run.flow_id,
+                Run.version_id,
+                Run.trigger,
+                Run.inputs,
+                Run.created_at,
+                Run.parent_run_id,
+                Run.user_id,
+            )
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        if run is None:
             return None
-        run = session.get_one(Run, run_id)
         seq = last_event_seq(session, run_id) + 1
         session.add(state_event(run_id, seq, states.RUNNING, message, now))
         unstartable: RunEvent | None = None
         try:
-            loaded = versions.load(run.version_id, run.version.definition)
+            loaded = versions.fetch(session, run.version_id)
         except DefinitionError as broken:
             # A stored version that no longer compiles (a newer flowdesk refusing
             # an old definition) fails its run instead of being retried forever.
-            unstartable = _fail_unstartable(session, run, seq + 1, broken, now)
+            stored = session.get_one(Run, run_id)
+            unstartable = _fail_unstartable(session, stored, seq + 1, broken, now)
         else:
             # Read in the claim's transaction, which costs one query each.
             claimed = ClaimedRun(
-                run_id=run.id,
+                run_id=run_id,
                 flow_id=run.flow_id,
                 trigger=run.trigger,
                 inputs=dict(run.inputs),
@@ -288,15 +299,28 @@ class RunExecution:
         status: tuple[str, float | None] | None,
         final: dict[str, Any] | None,
     ) -> None:
-        values: dict[str, Any] = dict(final or {})
+        values: dict[str, Any] = {"heartbeat_at": utcnow(), **(final or {})}
         if status is not None and "status_message" not in values:
             values["status_message"], values["progress"] = status
         with self.system.db.transaction() as session:
-            session.add_all(events)
-            if values:
-                session.execute(
-                    update(Run).where(Run.id == self.claimed.run_id).values(**values)
+            # Only while the run is still ours: a process that was taken for dead
+            # (frozen, cut off) must not overwrite the end recorded for it since.
+            result = session.execute(
+                update(Run)
+                .where(
+                    Run.id == self.claimed.run_id,
+                    Run.state == states.RUNNING,
+                    Run.owner == self.system.owner,
                 )
+                .values(**values)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                logger.warning(
+                    "run %s was ended elsewhere; its later events are dropped",
+                    self.claimed.run_id,
+                )
+                return
+            session.add_all(events)
 
     async def _finish(
         self,

@@ -28,6 +28,7 @@ from flowdesk.db.models import Run
 from flowdesk.db.types import utcnow
 from flowdesk.errors import FlowdeskError
 from flowdesk.runs import states
+from flowdesk.runs.recovery import sweep
 from flowdesk.schedules.service import ScheduledFlow, fire_schedule, scheduled_flows
 from flowdesk.schedules.timing import ScheduleClock, parse_schedule
 
@@ -229,30 +230,30 @@ async def run_scheduler(system: System) -> None:
     """The `flowdesk scheduler` process: fire schedules until SIGINT or SIGTERM.
 
     With the local executor it executes the runs it creates, so that it is
-    useful on its own; otherwise it leaves them queued for the workers."""
+    useful on its own; with Celery it hands them to the workers, and sweeps up
+    after dead workers as the web processes do."""
     executes = system.settings.executor == "local"
-    if executes:
-        await system.executor.start()
-    scheduler = Scheduler(
-        system.db, dispatch=system.executor.submit if executes else None
-    )
+    await system.executor.start()
+    scheduler = Scheduler(system.db, dispatch=system.executor.submit)
 
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     ticking = loop.create_task(scheduler.run(), name="scheduler")
+    sweeping = None if executes else loop.create_task(sweep(system), name="sweep")
     logger.info(
         "scheduler started; %s",
-        "it executes its runs" if executes else "its runs wait for the workers",
+        "it executes its runs" if executes else "it hands its runs to the workers",
     )
 
     try:
         await stopping.wait()
     finally:
-        ticking.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticking
-        if executes:
-            await system.executor.stop()
+        for task in (ticking, sweeping):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await system.executor.stop()
         logger.info("scheduler stopped")

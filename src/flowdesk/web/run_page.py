@@ -59,6 +59,7 @@ LOG_LINES_SHOWN = 1000
 
 # Proxies close connections that stay silent for a minute or so.
 HEARTBEAT_SECONDS = 15.0
+STORE_POLL_SECONDS = 1.0
 RETRY_MILLISECONDS = 2000
 # Events are published before they are stored (see runs.runner), so a page
 # that connects in between may find a gap; it waits this long for the store.
@@ -220,6 +221,9 @@ async def event_stream(system: System, run_id: str, after: int) -> AsyncIterator
                 yield sse_message(event)
                 sent = event["seq"]
                 if is_final(event):
+                    # One event wakes every watcher of the run: let the others
+                    # send it too before this stream is torn down.
+                    await asyncio.sleep(0)
                     return
 
             live = await subscription.get(wait)
@@ -229,9 +233,11 @@ async def event_stream(system: System, run_id: str, after: int) -> AsyncIterator
                 # Quiet for a while: keep the connection open, and pick up
                 # anything the bus did not bring (a run in another process).
                 batch = await _stored_after(system, run_id, sent)
-                if not batch and wait == HEARTBEAT_SECONDS:
+                if not batch and wait != SETTLE_SECONDS:
                     yield ": heartbeat\n\n"
-                wait = HEARTBEAT_SECONDS
+                # A bus cut off from the other processes brings nothing of a run
+                # executed elsewhere, so the store is read often meanwhile.
+                wait = HEARTBEAT_SECONDS if system.bus.live else STORE_POLL_SECONDS
             elif live["seq"] > sent + 1:
                 batch = [*await _fill_gap(system, run_id, sent, live["seq"]), live]
             else:
@@ -266,9 +272,21 @@ async def _fill_gap(
     return found
 
 
+class _LastMessage:
+    """The last event encoded and its encoding. The bus hands every watcher of
+    a run the same event object, so a thousand watchers need one json.dumps."""
+
+    payload: dict[str, Any] | None = None
+    message = ""
+
+
 def sse_message(payload: dict[str, Any]) -> str:
+    if _LastMessage.payload is payload:
+        return _LastMessage.message
     data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {payload['seq']}\nevent: {payload['kind']}\ndata: {data}\n\n"
+    message = f"id: {payload['seq']}\nevent: {payload['kind']}\ndata: {data}\n\n"
+    _LastMessage.payload, _LastMessage.message = payload, message
+    return message
 
 
 def is_final(payload: dict[str, Any]) -> bool:
