@@ -6,7 +6,7 @@ import logging
 import re
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flowdesk.auth.passwords import (
@@ -15,8 +15,9 @@ from flowdesk.auth.passwords import (
     needs_rehash,
     verify_password,
 )
-from flowdesk.auth.scopes import ALL_SCOPES
-from flowdesk.db.models import Group, User
+from flowdesk.auth.scopes import ADMIN, ALL_SCOPES
+from flowdesk.auth.sessions import close_user_sessions
+from flowdesk.db.models import Group, User, UserGroup
 from flowdesk.db.types import utcnow
 from flowdesk.errors import Conflict, FlowdeskError, NotFound
 
@@ -69,9 +70,7 @@ def create_user(
 
 
 def ensure_group(session: Session, name: str) -> Group:
-    name = name.strip()
-    if not name:
-        raise FlowdeskError("A group name cannot be empty.")
+    name = check_group_name(name)
     group = session.scalar(select(Group).where(Group.name == name))
     if group is None:
         group = Group(name=name)
@@ -114,3 +113,93 @@ def set_password(session: Session, user: User, password: str) -> None:
 
 def generate_password() -> str:
     return secrets.token_urlsafe(12)
+
+
+def set_scopes(
+    session: Session, user: User, scopes: list[str], actor: User | None = None
+) -> None:
+    """Replace the user's scopes. An administrator cannot drop their own admin
+    scope, so that the last one cannot lock everybody out by a slip."""
+    checked = check_scopes(scopes)
+    if actor is not None and actor.id == user.id and ADMIN not in checked:
+        raise Conflict(
+            "You cannot take the admin scope from your own account; ask another "
+            "administrator, or use `flowdesk users set-scopes`."
+        )
+    user.scopes = checked
+    logger.info("user %s now has scopes %s", user.username, ",".join(checked) or "-")
+
+
+def set_groups(session: Session, user: User, names: list[str]) -> None:
+    """Make the user a member of exactly these groups, creating missing ones."""
+    unique = sorted({name.strip() for name in names if name.strip()})
+    user.groups = [ensure_group(session, name) for name in unique]
+    logger.info("user %s is now in groups %s", user.username, ",".join(unique) or "-")
+
+
+def add_to_group(session: Session, user: User, name: str) -> Group:
+    group = ensure_group(session, name)
+    if group not in user.groups:
+        user.groups.append(group)
+        logger.info("user %s joined group %s", user.username, group.name)
+    return group
+
+
+def disable_user(session: Session, user: User, actor: User | None = None) -> None:
+    """Disable the account: its sessions end and its API tokens stop working."""
+    if actor is not None and actor.id == user.id:
+        raise Conflict("You cannot disable your own account.")
+    user.disabled = True
+    close_user_sessions(session, user)
+    logger.info("user %s disabled", user.username)
+
+
+def enable_user(session: Session, user: User) -> None:
+    user.disabled = False
+    logger.info("user %s enabled", user.username)
+
+
+def reset_password(session: Session, user: User, password: str) -> None:
+    """Set a new password for the user and end every session they had."""
+    set_password(session, user, password)
+    close_user_sessions(session, user)
+    logger.info("password of user %s changed", user.username)
+
+
+# Commas separate groups where they are typed as one line of text.
+GROUP_NAME = re.compile(r"^[^\x00-\x1f\x7f,]{1,100}$")
+
+
+def check_group_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise FlowdeskError("A group name cannot be empty.")
+    if not GROUP_NAME.match(name):
+        raise FlowdeskError(
+            f"The group name {name[:120]!r} is not allowed: use at most 100 "
+            "characters, without commas or control characters."
+        )
+    return name
+
+
+def create_group(session: Session, name: str) -> Group:
+    name = check_group_name(name)
+    if session.scalar(select(Group).where(Group.name == name)) is not None:
+        raise Conflict(f"A group named {name!r} exists already.")
+    group = Group(name=name)
+    session.add(group)
+    session.flush()
+    logger.info("group %s created", name)
+    return group
+
+
+def list_groups(session: Session) -> list[tuple[Group, int]]:
+    """Every group with its number of members, by name."""
+    members = func.count(UserGroup.user_id)
+    query = (
+        select(Group, members)
+        .outerjoin(UserGroup, UserGroup.group_id == Group.id)
+        .group_by(Group.id)
+        .order_by(Group.name)
+    )
+    return [(group, count) for group, count in session.execute(query)]

@@ -17,6 +17,8 @@ from rich.table import Table
 from flowdesk.cli.connections import connections_app
 from flowdesk.cli.schedules import schedules_app
 from flowdesk.cli.secrets import secrets_app
+from flowdesk.cli.tokens import tokens_app
+from flowdesk.cli.users import groups_app, users_app
 from flowdesk.errors import ConfigError, DefinitionError, FlowdeskError, InputError
 
 app = typer.Typer(
@@ -25,10 +27,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 flows_app = typer.Typer(help="Create, list and export flows.", no_args_is_help=True)
 runs_app = typer.Typer(help="Look at past runs.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(groups_app, name="groups")
+app.add_typer(tokens_app, name="tokens")
 app.add_typer(flows_app, name="flows")
 app.add_typer(runs_app, name="runs")
 app.add_typer(schedules_app, name="schedules")
@@ -99,6 +102,16 @@ def _system() -> Any:
 def serve(
     host: str | None = typer.Option(None, help="Address to listen on."),
     port: int | None = typer.Option(None, help="Port to listen on."),
+    proxy_headers: bool = typer.Option(
+        True,
+        help="Believe X-Forwarded-For and X-Forwarded-Proto from the addresses "
+        "of --forwarded-allow-ips (a reverse proxy in front).",
+    ),
+    forwarded_allow_ips: str | None = typer.Option(
+        None,
+        help="Comma-separated proxy addresses to believe, or '*'; default "
+        "FLOWDESK_FORWARDED_ALLOW_IPS (127.0.0.1).",
+    ),
 ) -> None:
     """Serve the whole system in one process (web, executor, scheduler)."""
     import uvicorn
@@ -125,6 +138,8 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips or settings.forwarded_allow_ips,
     )
 
 
@@ -137,6 +152,34 @@ def scheduler_process() -> None:
 
     configure_logging()
     asyncio.run(run_scheduler(_system()))
+
+
+@app.command("worker")
+@reports_errors
+def worker_process(
+    concurrency: int | None = typer.Option(
+        None,
+        "--concurrency",
+        "-c",
+        min=1,
+        help="Runs executed at once (default: FLOWDESK_MAX_CONCURRENT_RUNS).",
+    ),
+) -> None:
+    """Execute runs from the broker: the worker process of a distributed set-up."""
+    from flowdesk.logs import configure_logging
+    from flowdesk.runs.celery_worker import run_worker
+    from flowdesk.system import open_system
+
+    configure_logging()
+    raise typer.Exit(run_worker(open_system(executes_runs=True), concurrency))
+
+
+@app.command()
+@reports_errors
+def migrate() -> None:
+    """Bring the database schema up to date, then exit."""
+    _system()
+    out.print("The database schema is up to date.")
 
 
 # users
@@ -273,8 +316,10 @@ def run_flow(
 ) -> None:
     """Run a flow here, showing its progress and log, then its outputs."""
     from flowdesk.cli.terminal_run import run_in_terminal
+    from flowdesk.system import open_system
 
-    system = _system()
+    # Here even in the distributed mode: the terminal shows this process's run.
+    system = open_system(executes_runs=True)
     state = asyncio.run(run_in_terminal(system, flow_id, input, json_text, out))
     raise typer.Exit(0 if state == "succeeded" else EXIT_FAILED)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -28,6 +29,13 @@ class Database:
             self.engine.execution_options(**{READ_ONLY_OPTION: True}),
             expire_on_commit=False,
         )
+        # SQLite lets one writer in at a time, and one that finds the database
+        # locked sleeps in growing steps (1, 2, 5, 10, 15 ms ...) before trying
+        # again. Writers of this process queue on a lock instead, so that each
+        # gets the database the moment the last one lets go of it.
+        self._writers: AbstractContextManager[Any] = (
+            threading.RLock() if self.is_sqlite else nullcontext()
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -36,7 +44,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work is committed at the end, or rolled back on error."""
-        with self._sessions.begin() as session:
+        with self._writers, self._sessions.begin() as session:
             yield session
 
     @contextmanager

@@ -11,6 +11,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flowdesk.db.models import FlowVersion
 from flowdesk.engine import CompiledFlow, compile_flow
 from flowdesk.flows.definition import FlowDefinition, definition_from_data
 from flowdesk.inputs import declared_shape
@@ -35,11 +39,9 @@ class VersionCache:
         self._lock = threading.Lock()
 
     def load(self, version_id: int, data: dict[str, Any]) -> LoadedVersion:
-        with self._lock:
-            entry = self._entries.get(version_id)
-            if entry is not None:
-                self._entries.move_to_end(version_id)
-                return entry
+        entry = self._cached(version_id)
+        if entry is not None:
+            return entry
 
         definition = definition_from_data(data)
         entry = LoadedVersion(
@@ -53,6 +55,25 @@ class VersionCache:
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
         return entry
+
+    def fetch(self, session: Session, version_id: int) -> LoadedVersion:
+        """The version `version_id`, whose stored definition is read only
+        when the cache does not hold it: decoding a large definition costs more
+        than everything else a request does with it."""
+        entry = self._cached(version_id)
+        if entry is not None:
+            return entry
+        data = session.scalars(
+            select(FlowVersion.definition).where(FlowVersion.id == version_id)
+        ).one()
+        return self.load(version_id, data)
+
+    def _cached(self, version_id: int) -> LoadedVersion | None:
+        with self._lock:
+            entry = self._entries.get(version_id)
+            if entry is not None:
+                self._entries.move_to_end(version_id)
+            return entry
 
     def clear(self) -> None:
         with self._lock:

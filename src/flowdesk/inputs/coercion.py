@@ -962,18 +962,30 @@ def same_value(left: Any, right: Any) -> bool:
     return type(left) is type(right) and bool(left == right)
 
 
+# A recursive schema declares names without end, and one with two references
+# to itself twice as many at every level (2**32 at MAX_DEPTH); past this many
+# names, deeper properties are left out of the shape.
+MAX_SHAPE_NAMES = 10_000
+
+
 def declared_shape(schema: Schema | bool) -> dict[str, Any]:
     """The property names an input schema declares, nested for properties that
     are objects themselves: `{"customer": None, "address": {"city": None}}`."""
-    return _declared(resolve(schema, schema), schema, 0)
+    budget = [MAX_SHAPE_NAMES]
+    return _declared(resolve(schema, schema), schema, 0, budget)
 
 
-def _declared(node: Schema, root: Any, depth: int) -> dict[str, Any]:
+def _declared(node: Schema, root: Any, depth: int, budget: list[int]) -> dict[str, Any]:
     shape: dict[str, Any] = {}
     if depth > MAX_DEPTH:
         return shape
     for name, child in _properties(node).items():
+        if budget[0] <= 0:
+            break
+        budget[0] -= 1
         resolved = resolve(child, root, depth + 1)
-        nested = _declared(resolved, root, depth + 1) if _properties(resolved) else None
+        nested = None
+        if _properties(resolved):
+            nested = _declared(resolved, root, depth + 1, budget)
         shape[name] = nested
     return shape

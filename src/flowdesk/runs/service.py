@@ -38,10 +38,9 @@ def new_run_id() -> str:
 
 def load_current_version(session: Session, flow_id: str) -> LoadedVersion:
     flow = get_flow(session, flow_id)
-    if flow.current_version is None:
+    if flow.current_version_id is None:
         raise NotFound(f"The flow '{flow_id}' has no saved version.")
-    version = flow.current_version
-    return versions.load(version.id, version.definition)
+    return versions.fetch(session, flow.current_version_id)
 
 
 def create_run(

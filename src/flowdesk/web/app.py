@@ -12,24 +12,29 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from flowdesk import __version__
-from flowdesk.runs.recovery import (
-    ORPHAN_AFTER,
-    fail_interrupted,
-    recover,
-    redispatch_queued,
-)
+from flowdesk.runs.recovery import recover, sweep
+from flowdesk.schedules.scheduler import Scheduler
 from flowdesk.system import System
 from flowdesk.web.errors import install_error_handlers
-from flowdesk.web.routes import api, session
+from flowdesk.web.limits import BodyLimit
+from flowdesk.web.routes import (
+    admin,
+    api,
+    editor,
+    interactive,
+    runs,
+    secrets,
+    session,
+)
 from flowdesk.web.security import SecurityHeaders
 from flowdesk.web.templating import STATIC
 
 logger = logging.getLogger(__name__)
 
-SWEEP_SECONDS = 15.0
-
 
 def create_app(system: System) -> FastAPI:
+    scheduler = Scheduler(system.db, dispatch=system.executor.submit)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await system.executor.start()
@@ -38,10 +43,14 @@ def create_app(system: System) -> FastAPI:
             logger.info(
                 "recovered %s interrupted and %s queued runs", len(failed), len(queued)
             )
-        sweeper = asyncio.get_running_loop().create_task(_sweep(system))
+        sweeper = asyncio.get_running_loop().create_task(sweep(system))
+        schedules = asyncio.get_running_loop().create_task(scheduler.run())
         try:
             yield
         finally:
+            schedules.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await schedules
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
@@ -51,26 +60,24 @@ def create_app(system: System) -> FastAPI:
         title="flowdesk",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/api/v1/docs",
+        # The interactive docs page needs inline and CDN scripts, which the
+        # pages' CSP forbids; the description itself is at openapi_url.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
     app.state.system = system
+    app.state.scheduler = scheduler
     install_error_handlers(app)
-    app.add_middleware(SecurityHeaders)
+    # The last added runs first: headers go on everything, the 413 included.
+    app.add_middleware(BodyLimit, max_bytes=system.settings.max_request_bytes)
+    app.add_middleware(SecurityHeaders, https=system.settings.served_over_https)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(session.router)
+    app.include_router(interactive.router)
+    app.include_router(runs.router)
     app.include_router(api.router)
+    app.include_router(editor.router)
+    app.include_router(secrets.router)
+    app.include_router(admin.router)
     return app
-
-
-async def _sweep(system: System) -> None:
-    """Catch runs whose process died while this one runs (another CLI or
-    server process on the same database)."""
-    while True:
-        await asyncio.sleep(SWEEP_SECONDS)
-        try:
-            await asyncio.to_thread(fail_interrupted, system)
-            await asyncio.to_thread(redispatch_queued, system, older_than=ORPHAN_AFTER)
-        except Exception:
-            logger.exception("the sweep for interrupted runs failed")

@@ -184,6 +184,13 @@ async def read_form(request: Request) -> FormData:
     )
 
 
+def _posts_a_form(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").lower()
+    return content_type.startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    )
+
+
 def csrf_protected(
     scope: str | None, *alternatives: str
 ) -> Callable[[Request], Awaitable[Viewer]]:
@@ -198,9 +205,12 @@ def csrf_protected(
         if viewer.by_token:
             return viewer
         check_origin(request)
+        # Read here, first, so that the handler's form is the one read within
+        # the limits (Starlette keeps the first reading of a request's form).
+        form = await read_form(request) if _posts_a_form(request) else None
         sent = request.headers.get(CSRF_HEADER)
-        if sent is None:
-            value = (await read_form(request)).get(CSRF_FIELD)
+        if sent is None and form is not None:
+            value = form.get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
         if not sent or not secrets.compare_digest(
             sent.encode(), viewer.csrf_token.encode()

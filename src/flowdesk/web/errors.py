@@ -60,7 +60,12 @@ async def _flowdesk_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FlowdeskError)
     if isinstance(exc, NotSignedIn):
         if wants_json(request):
-            return JSONResponse({"error": exc.message}, status_code=401)
+            # The API takes tokens: say which kind (RFC 6750).
+            return JSONResponse(
+                {"error": exc.message},
+                status_code=401,
+                headers={"www-authenticate": "Bearer"},
+            )
         return login_redirect(request)
     extra: dict[str, object] = {}
     if isinstance(exc, PermissionDenied):

@@ -92,12 +92,12 @@ def launchable_flow(session: Session, flow_id: str, viewer: Viewer) -> Launchabl
     """The flow if it is interactive and visible to the viewer; otherwise the
     same NotFound as for a flow that does not exist, so nothing is revealed."""
     flow = get_flow(session, flow_id)
-    version = flow.current_version
-    if not flow.interactive or version is None:
+    version_id = flow.current_version_id
+    if not flow.interactive or version_id is None:
         raise _no_such_flow(flow_id)
     if not flow_visible_to(flow, viewer.groups):
         raise _no_such_flow(flow_id)
-    definition = versions.load(version.id, version.definition).definition
+    definition = versions.fetch(session, version_id).definition
     if not definition.interactive.enabled:
         raise _no_such_flow(flow_id)
     return Launchable(flow, definition)
@@ -148,18 +148,21 @@ def open_link(system: System, flow_id: str, params: Params, viewer: Viewer) -> O
             )
         else:
             return Outcome(run=run)
-    else:
+    elif wants_start:
         errors = validate_input(target.schema, apply_defaults(target.schema, data))
-        if wants_start:
-            notice = (
-                "This link asks to start the flow at once, but this flow starts only "
-                "when you press Start Flow. Check the values, then press it."
-            )
-        else:
-            # A pre-fill link may leave fields for the user to fill in, so only
-            # the values it does carry are judged.
-            given = {name for name, _value in params}
-            errors = [error for error in errors if _was_given(error.field, given)]
+        notice = (
+            "This link asks to start the flow at once, but this flow starts only "
+            "when you press Start Flow. Check the values, then press it."
+        )
+    else:
+        # A pre-fill link may leave fields for the user to fill in, so only the
+        # values it does carry are judged, and a visit without any needs no
+        # validation at all (a long form's costs a good part of its page).
+        given = {name for name, _value in params}
+        errors = []
+        if given:
+            found = validate_input(target.schema, apply_defaults(target.schema, data))
+            errors = [error for error in found if _was_given(error.field, given)]
 
     form = build_form(target.schema, data, errors)
     return Outcome(page=_page(target, form, data, notice))

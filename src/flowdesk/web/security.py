@@ -19,15 +19,24 @@ COMMON_HEADERS = [
 ]
 
 
+# A year, in seconds: browsers then refuse plain http for the site.
+HSTS = b"max-age=31536000"
+
+
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    """Adds the headers to every response that does not set its own. HSTS goes
+    out over https, and always when `https` says the site is reached through
+    https (a TLS-terminating proxy in front, FLOWDESK_BASE_URL=https://...)."""
+
+    def __init__(self, app: ASGIApp, https: bool = False) -> None:
         self.app = app
+        self.https = https
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        https = scope.get("scheme") == "https"
+        https = self.https or scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -41,7 +50,7 @@ class SecurityHeaders:
                 if b"x-frame-options" not in present:
                     headers.append((b"x-frame-options", b"DENY"))
                 if https:
-                    headers.append((b"strict-transport-security", b"max-age=31536000"))
+                    headers.append((b"strict-transport-security", HSTS))
                 message["headers"] = headers
             await send(message)
 

@@ -8,11 +8,19 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from flowdesk.auth.scopes import ALL_SCOPES
 from flowdesk.db.models import Flow, Run
 from flowdesk.errors import NotFound
 from flowdesk.flows.service import flow_visible_to, get_flow, list_interactive_flows
 from flowdesk.runs.service import get_run, list_runs, start_run
-from flowdesk.web.auth import Viewer, csrf_protected, require, system_of
+from flowdesk.web.auth import (
+    RUN_SCOPES,
+    Viewer,
+    csrf_protected,
+    require,
+    signed_in,
+    system_of,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -46,6 +54,13 @@ class RunOut(BaseModel):
 class RunList(BaseModel):
     runs: list[RunOut]
     next_cursor: str | None
+
+
+class CallerOut(BaseModel):
+    username: str
+    scopes: list[str]
+    groups: list[str]
+    by_token: bool
 
 
 class StartRun(BaseModel):
@@ -92,6 +107,18 @@ def _visible_flow(request: Request, viewer: Viewer, flow_id: str) -> Flow:
     return flow
 
 
+@router.get("/me", response_model=CallerOut)
+def api_caller(viewer: Viewer = Depends(signed_in)) -> CallerOut:
+    """Who the caller is and the scopes this request may use: for an API
+    token its own, within those its user holds."""
+    return CallerOut(
+        username=viewer.user.username,
+        scopes=[scope for scope in ALL_SCOPES if viewer.has(scope)],
+        groups=sorted(viewer.user.group_names),
+        by_token=viewer.by_token,
+    )
+
+
 @router.get("/flows", response_model=list[FlowOut])
 def api_list_flows(
     request: Request, q: str = "", viewer: Viewer = Depends(require("flow:run"))
@@ -124,7 +151,7 @@ def api_start_run(
 
 @router.get("/runs/{run_id}", response_model=RunOut)
 def api_get_run(
-    request: Request, run_id: str, viewer: Viewer = Depends(require("flow:run"))
+    request: Request, run_id: str, viewer: Viewer = Depends(require(*RUN_SCOPES))
 ) -> RunOut:
     with system_of(request).db.reading() as session:
         run = get_run(session, run_id)
@@ -139,7 +166,7 @@ def api_list_runs(
     flow: str | None = None,
     cursor: str | None = None,
     limit: int = 25,
-    viewer: Viewer = Depends(require("flow:run")),
+    viewer: Viewer = Depends(require(*RUN_SCOPES)),
 ) -> RunList:
     """Newest runs first; the caller's own unless they may see every run."""
     with system_of(request).db.reading() as session:
