@@ -9,6 +9,7 @@ accepts besides `name`. `compile` reads the definition once per flow version
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -198,3 +199,22 @@ def save_as_name(spec: Mapping[str, Any], path: str) -> str | None:
 def type_name(value: Any) -> str:
     """How messages name the type of a value a user wrote or computed."""
     return "nothing" if value is None else type(value).__name__
+
+
+def timeout_seconds(
+    value: expressions.Value | None, default: float, names: dict[str, Any], path: str
+) -> float:
+    """A step's `timeout` as a positive number of seconds, else the default."""
+    if value is None:
+        return default
+    seconds = value.evaluate(names)
+    if (
+        not isinstance(seconds, int | float)
+        or isinstance(seconds, bool)
+        or not math.isfinite(seconds)
+        or seconds <= 0
+    ):
+        raise StepFailed(
+            path, f"timeout must be a number of seconds above 0, got {seconds!r}"
+        )
+    return float(seconds)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import math
 import re
 import time
 import weakref
@@ -36,6 +35,7 @@ from flowdesk.engine.steps.base import (
     invalid,
     register_step,
     save_as_name,
+    timeout_seconds,
     type_name,
 )
 from flowdesk.errors import StepFailed
@@ -358,20 +358,12 @@ class HttpStep(Step):
         return str(value).encode()
 
     def _timeout(self, execution: Execution) -> float:
-        if self.timeout is None:
-            return execution.limits.http_timeout_seconds
-        seconds = self.timeout.evaluate(execution.names)
-        if (
-            not isinstance(seconds, int | float)
-            or isinstance(seconds, bool)
-            or not math.isfinite(seconds)
-            or seconds <= 0
-        ):
-            raise StepFailed(
-                self.path,
-                f"timeout must be a number of seconds above 0, got {seconds!r}",
-            )
-        return float(seconds)
+        return timeout_seconds(
+            self.timeout,
+            execution.limits.http_timeout_seconds,
+            execution.names,
+            self.path,
+        )
 
     # Sending it.
 

@@ -14,7 +14,6 @@ import ast
 import hashlib
 import json
 import keyword
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from flowdesk.engine.steps.base import (
     invalid,
     register_step,
     save_as_name,
+    timeout_seconds,
     type_name,
 )
 from flowdesk.errors import StepFailed
@@ -143,20 +143,12 @@ class PythonStep(Step):
             execution.assign(self.target, outcome.value, self.path)
 
     def _timeout(self, execution: Execution) -> float:
-        if self.timeout is None:
-            return execution.limits.python_timeout_seconds
-        seconds = self.timeout.evaluate(execution.names)
-        if (
-            not isinstance(seconds, int | float)
-            or isinstance(seconds, bool)
-            or not math.isfinite(seconds)
-            or seconds <= 0
-        ):
-            raise StepFailed(
-                self.path,
-                f"timeout must be a number of seconds above 0, got {seconds!r}",
-            )
-        return float(seconds)
+        return timeout_seconds(
+            self.timeout,
+            execution.limits.python_timeout_seconds,
+            execution.names,
+            self.path,
+        )
 
     def _names_json(self, execution: Execution) -> str:
         names = execution.names
