@@ -98,3 +98,10 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     server = LiveServer(tmp_path / "server-data").start()
     yield server
     server.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Playwright's sync API keeps an event loop running in this thread for as
+    # long as its session-wide browser lives, and asyncio tests cannot start
+    # beside it; so the browser tests run last, after every other test.
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
