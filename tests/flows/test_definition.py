@@ -16,6 +16,7 @@ from flowdesk.errors import DefinitionError, Problem
 from flowdesk.flows.definition import (
     FORMAT_SCHEMA,
     MAX_INPUT_SCHEMA_DEPTH,
+    MAX_INPUT_SCHEMA_NODES,
     FlowDefinition,
     InteractiveSettings,
     ScheduleSettings,
@@ -412,6 +413,25 @@ def test_parse_definition_refuses_a_huge_input_schema() -> None:
 
     assert problem.path == "interactive.input_schema"
     assert "more than the limit of 262144" in problem.message
+
+
+def test_parse_definition_refuses_an_input_schema_of_too_many_parts() -> None:
+    # Small in bytes, but every field is a subschema the meta-schema check and
+    # the form builder would walk.
+    properties = {f"f{n}": {} for n in range(MAX_INPUT_SCHEMA_NODES + 1)}
+    text = json.dumps(
+        {
+            "id": "wide",
+            "name": "Wide",
+            "steps": [],
+            "interactive": {"input_schema": {"properties": properties}},
+        }
+    )
+
+    problem = only_problem(text, "wide.json")
+
+    assert problem.path == "interactive.input_schema"
+    assert f"more than {MAX_INPUT_SCHEMA_NODES} mappings" in problem.message
 
 
 def test_parse_definition_reports_reserved_names() -> None:

@@ -59,6 +59,9 @@ FLOW_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 # one huge or deeply nested schema from exhausting it.
 MAX_INPUT_SCHEMA_BYTES = 256 * 1024
 MAX_INPUT_SCHEMA_DEPTH = 32
+# Checking a schema against the meta-schema costs time per subschema, so their
+# number is bounded too: ample for a form of several hundred fields.
+MAX_INPUT_SCHEMA_NODES = 2_000
 
 _DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
@@ -284,10 +287,18 @@ def _check_input_schema(schema: Any, problems: ProblemList) -> bool:
             f"{MAX_INPUT_SCHEMA_BYTES}",
         )
         return False
-    if _depth(schema) > MAX_INPUT_SCHEMA_DEPTH:
+    depth, nodes = _shape(schema)
+    if depth > MAX_INPUT_SCHEMA_DEPTH:
         problems.add(
             path,
             f"input_schema is nested more than {MAX_INPUT_SCHEMA_DEPTH} levels deep",
+        )
+        return False
+    if nodes > MAX_INPUT_SCHEMA_NODES:
+        problems.add(
+            path,
+            f"input_schema has more than {MAX_INPUT_SCHEMA_NODES} mappings and "
+            "lists; split the form into fewer fields",
         )
         return False
 
@@ -333,19 +344,23 @@ def _check_input_is_object(schema: dict[str, Any], problems: ProblemList) -> boo
     return True
 
 
-def _depth(value: Any) -> int:
-    deepest = 0
+def _shape(value: Any) -> tuple[int, int]:
+    """How deep `value` nests and how many mappings and lists it holds, each
+    walked only until it passes its limit."""
+    deepest = nodes = 0
     pending = [(value, 1)]
     while pending:
         item, depth = pending.pop()
         deepest = max(deepest, depth)
-        if depth > MAX_INPUT_SCHEMA_DEPTH:
-            break  # deep enough to refuse; no need to walk the rest
+        if deepest > MAX_INPUT_SCHEMA_DEPTH or nodes > MAX_INPUT_SCHEMA_NODES:
+            break  # enough to refuse; no need to walk the rest
         if isinstance(item, dict):
+            nodes += 1
             pending.extend((child, depth + 1) for child in item.values())
         elif isinstance(item, list):
+            nodes += 1
             pending.extend((child, depth + 1) for child in item)
-    return deepest
+    return deepest, nodes
 
 
 def _check_schedule(
