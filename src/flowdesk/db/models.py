@@ -98,6 +98,11 @@ class Run(Base):
     # Which process holds the run while it executes, and when it last said so.
     owner: Mapped[str | None] = mapped_column(String(100), default=None)
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    # 1 for the first execution; a run retried after its process died counts up.
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Set by a cancel request, so that the runner holding the run sees it on its
+    # next heartbeat even when the event bus that normally carries it is away.
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(default=None)
 
     flow: Mapped[Flow] = relationship()
     version: Mapped[FlowVersion] = relationship()
@@ -241,6 +246,8 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # None: valid until revoked.
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
 
     user: Mapped[User] = relationship(lazy="joined")
 
