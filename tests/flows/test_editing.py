@@ -4,6 +4,7 @@ text, settings written into the definition, versions, diffs and the overview."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -284,6 +285,51 @@ def test_apply_settings_round_trips_through_export_and_apply(stored: System) -> 
         input_schema=editing.settings_form_of(definition).input_schema,
         schedule_inputs='{\n  "client": "ACME"\n}',
     )
+
+
+def test_apply_settings_keeps_comments_and_layout_outside_the_changed_keys(
+    system: System,
+) -> None:
+    source = ORDER_REPORT.replace(
+        "steps:\n", "# The steps, top to bottom.\nsteps:  # keep me\n"
+    ).replace("  - html:", "  # Render last.\n  - html:")
+    apply_flow(system, source)
+
+    save_settings(system, replace(settings_of(system), name="Order summary"))
+
+    text = stored_version(system).source
+    assert "name: Order summary\n" in text
+    assert text.replace("name: Order summary", "name: Order report") == source
+
+
+def test_apply_settings_adds_a_schedule_above_the_steps_heading(
+    system: System,
+) -> None:
+    source = ORDER_REPORT.split("schedule:")[0] + (
+        "# What it does.\nsteps:\n  - log: hi  # a step\n"
+    )
+    apply_flow(system, source)
+
+    form = replace(
+        settings_of(system), cron="0 6 * * *", schedule_inputs='{"customer": "A"}'
+    )
+    save_settings(system, form)
+
+    version = stored_version(system)
+    assert version.definition["schedule"]["cron"] == "0 6 * * *"
+    head, tail = version.source.split("# What it does.\n")
+    assert "schedule:" in head and tail == "steps:\n  - log: hi  # a step\n"
+
+
+def test_apply_settings_writes_a_json_flow_out_in_full(system: System) -> None:
+    data = parse_definition(ORDER_REPORT).data
+    apply_flow(system, json.dumps({k: v for k, v in data.items() if v is not None}))
+
+    save_settings(system, replace(settings_of(system), name="Order summary"))
+
+    version = stored_version(system)
+    assert version.definition["name"] == "Order summary"
+    assert parse_definition(version.source).data == version.definition
 
 
 def test_apply_settings_without_cron_removes_the_schedule(stored: System) -> None:

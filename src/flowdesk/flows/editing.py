@@ -36,6 +36,7 @@ from flowdesk.flows.definition import (
 from flowdesk.flows.service import ApplyOutcome, apply_definition, get_flow
 from flowdesk.flows.source import read_source
 from flowdesk.flows.steps import STEP_KINDS
+from flowdesk.flows.text_edits import splice_top_level
 from flowdesk.inputs import Form, apply_form_action, build_form, coerce_params
 from flowdesk.runs.service import start_run
 from flowdesk.schedules.timing import check_schedule, next_fire_times
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LINK_CLICK = "link_click"
+# The top-level keys the Flow Settings form writes.
+SETTINGS_KEYS = ("name", "location", "tags", "description", "interactive", "schedule")
 MISFIRE_POLICIES = {"skip": "Skip missed times", "once": "Run once to catch up"}
 FIRE_TIMES_SHOWN = 5
 DIFF_CONTEXT_LINES = 3
@@ -380,7 +383,7 @@ def apply_settings(
     data["interactive"] = _interactive_data(data["interactive"], form, schema)
     data["schedule"] = _schedule_data(form, inputs)
 
-    text = dump_definition(definition_from_data(data))
+    text = _settings_text(flow.current_version, data)
     try:
         definition = parse_definition(text, "Flow Settings")
     except DefinitionError as error:
@@ -391,6 +394,28 @@ def apply_settings(
     outcome = apply_definition(session, definition, text, author)
     logger.info("settings of flow %s saved by %s", flow_id, author)
     return outcome
+
+
+def _settings_text(stored: FlowVersion, data: dict[str, Any]) -> str:
+    """The text of the next version: the stored text with only the changed
+    settings rewritten, so that comments and layout elsewhere survive; the whole
+    definition written out when the text cannot be edited in place."""
+    dumped = dump_definition(definition_from_data(data))
+    changed = [key for key in SETTINGS_KEYS if stored.definition.get(key) != data[key]]
+    spliced = splice_top_level(stored.source, dumped, changed)
+    if spliced is None:
+        return dumped
+    try:
+        matches = parse_definition(spliced, "Flow Settings").data == (
+            parse_definition(dumped, "Flow Settings").data
+        )
+    except DefinitionError:
+        matches = False
+    if not matches:
+        # Never store a text that means something other than the settings say.
+        logger.warning("flow %s: settings written out in full", stored.flow_id)
+        return dumped
+    return spliced
 
 
 def _interactive_data(
