@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     python_workers: int = Field(default=2, ge=1)  # warm processes per process
     python_timeout_seconds: float = Field(default=60.0, gt=0)
     python_memory_mb: int = Field(default=512, ge=32)  # the most a step may use
+    # Landlock confinement of the workers: `auto` uses it where the kernel has
+    # it, `required` refuses to start without it.
+    python_sandbox: Literal["required", "auto", "off"] = "auto"
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     http_max_response_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_run_depth: int = Field(default=10, ge=1)  # run_flow inside run_flow ...

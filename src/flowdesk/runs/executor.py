@@ -15,7 +15,11 @@ from flowdesk.db.models import Run
 from flowdesk.db.types import utcnow
 from flowdesk.engine.steps.http import close_shared_client
 from flowdesk.runs import states
-from flowdesk.workers.pool import configure_shared_pool, shutdown_shared_pool
+from flowdesk.workers.pool import (
+    configure_shared_pool,
+    protected_paths,
+    shutdown_shared_pool,
+)
 
 if TYPE_CHECKING:
     from flowdesk.system import System
@@ -64,7 +68,15 @@ class LocalExecutor:
         self._heartbeat = self._loop.create_task(self._beat())
         settings = self.system.settings
         # The pool itself starts with the first python step.
-        configure_shared_pool(settings.python_workers, settings.python_memory_mb)
+        configure_shared_pool(
+            settings.python_workers,
+            settings.python_memory_mb,
+            sandbox_mode=settings.python_sandbox,
+            # Kept out of the sandbox's allowed paths, even when nested in one.
+            protected=protected_paths(
+                settings.data_dir, settings.resolved_database_url
+            ),
+        )
 
     def submit(self, run_id: str) -> None:
         """Hand over a committed queued run; safe to call from any thread."""

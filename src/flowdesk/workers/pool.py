@@ -4,6 +4,12 @@ Workers are started before they are needed and reused across steps and runs,
 so a small step costs a pipe round trip instead of a fresh interpreter. A worker
 whose step timed out, ran out of memory or crashed is killed and replaced.
 
+Each worker confines itself with Landlock (`sandbox`) before it takes any step
+code, and reports how in its first line; the pool passes it the server's paths
+(data dir, database) that must stay closed, and says once in the log what is
+and is not enforced. `PythonWorkerPool.sandbox` tells the same to code and
+tests.
+
 The pool is not tied to an event loop: each call talks to its worker from one of
 the pool's own threads, so the server's loop, the CLI's and a test's can all use
 the same pool. `shared_pool()` is the process's pool; the executor shuts it down
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -31,13 +38,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from flowdesk.workers import python_worker
+from flowdesk.errors import ConfigError
+from flowdesk.workers import python_worker, sandbox
+from flowdesk.workers.sandbox import Confinement
 
 logger = logging.getLogger(__name__)
 
 WORKER_PROGRAM = Path(python_worker.__file__).resolve()
 DEFAULT_SIZE = 2
 DEFAULT_MAX_MEMORY_MB = 512
+DEFAULT_SANDBOX = "auto"
 
 # An answer longer than this is refused; the worker itself keeps results far
 # smaller, so only a broken worker sends one.
@@ -71,6 +81,7 @@ class PythonOutcome:
     line: int | None = None
     traceback: str = ""
     memory_mb: int = 0  # the limit the step ran with
+    sandboxed: bool = False  # whether the worker ran it under Landlock
 
     @property
     def reusable(self) -> bool:
@@ -85,10 +96,23 @@ class _WorkerGone(Exception):
 class _Worker:
     """One worker process, driven from one thread at a time."""
 
-    def __init__(self, max_memory_mb: int) -> None:
+    def __init__(
+        self, max_memory_mb: int, sandbox_mode: str, protected: tuple[str, ...]
+    ) -> None:
         self.workdir = tempfile.mkdtemp(prefix="flowdesk-python-")
+        options = {
+            "sandbox": sandbox_mode,
+            "workdir": self.workdir,
+            "protected": protected,
+        }
         self.process = subprocess.Popen(
-            [sys.executable, "-I", str(WORKER_PROGRAM), str(max_memory_mb * _MB)],
+            [
+                sys.executable,
+                "-I",
+                str(WORKER_PROGRAM),
+                str(max_memory_mb * _MB),
+                json.dumps(options),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -105,14 +129,33 @@ class _Worker:
         os.set_blocking(self._stdin.fileno(), False)
         self._buffer = bytearray()
         self._killed = False
+        # Known from the worker's first line, read before its first request.
+        self.confinement: Confinement | None = None
 
     def call(self, request: bytes, timeout: float) -> dict[str, Any] | None:
         """Send one request and return the answer, or None when the timeout
         passed first. Raises `_WorkerGone`."""
         deadline = time.monotonic() + timeout
+        if self.confinement is None and not self._greet(deadline):
+            return None
         if not self._send(request, deadline):
             return None
         return self._receive(deadline)
+
+    def _greet(self, deadline: float) -> bool:
+        hello = self._receive(deadline)
+        if hello is None:
+            return False
+        if not isinstance(hello.get("sandbox"), dict):
+            raise _WorkerGone("it did not say how it is sandboxed")
+        confinement = Confinement.from_json(hello["sandbox"])
+        self.confinement = confinement
+        if confinement.mode == "required" and not confinement.enforced:
+            raise _WorkerGone(
+                "it could not enable its sandbox, which FLOWDESK_PYTHON_SANDBOX"
+                f" requires: {confinement.problem}"
+            )
+        return True
 
     def _send(self, request: bytes, deadline: float) -> bool:
         view = memoryview(request)
@@ -211,12 +254,27 @@ class PythonWorkerPool:
     address space; calls beyond `size` wait for a free worker."""
 
     def __init__(
-        self, size: int = DEFAULT_SIZE, max_memory_mb: int = DEFAULT_MAX_MEMORY_MB
+        self,
+        size: int = DEFAULT_SIZE,
+        max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
+        *,
+        sandbox_mode: str = DEFAULT_SANDBOX,
+        protected: tuple[str, ...] = (),
     ) -> None:
         if size < 1:
             raise ValueError(f"A pool needs at least one worker, got {size}.")
+        if sandbox_mode not in sandbox.MODES:
+            raise ValueError(
+                f"The sandbox mode must be one of {', '.join(sandbox.MODES)};"
+                f" got {sandbox_mode!r}."
+            )
         self.size = size
         self.max_memory_mb = max_memory_mb
+        self.sandbox_mode = sandbox_mode
+        self.protected = protected
+        self._sandbox = expected_sandbox(sandbox_mode)
+        self._sandbox_reported = False
+        announce_sandbox(self._sandbox)
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
@@ -259,8 +317,30 @@ class PythonWorkerPool:
             worker.stop()
             talking.add_done_callback(lambda _done: self._release(worker, False))
             raise
+        if not self._sandbox_reported and worker.confinement is not None:
+            self._note_sandbox(worker.confinement)
         self._release(worker, outcome.reusable)
         return outcome
+
+    @property
+    def sandbox(self) -> Confinement:
+        """What the sandbox enforces: as a worker reported it, or, before the
+        first step, what the kernel's Landlock support promises."""
+        return self._sandbox
+
+    def _note_sandbox(self, confinement: Confinement) -> None:
+        # Once per pool: every worker is set up alike.
+        self._sandbox_reported = True
+        self._sandbox = confinement
+        if confinement.enforced != expected_sandbox(self.sandbox_mode).enforced:
+            announce_sandbox(confinement)
+        for path in confinement.dropped:
+            logger.warning(
+                "python steps may NOT read %s: it would expose the server's"
+                " files to them; keep the data dir and database outside"
+                " Python's installation and sys.path",
+                path,
+            )
 
     def close(self) -> None:
         """Stop every worker; calls still running fail as crashed."""
@@ -346,7 +426,7 @@ class PythonWorkerPool:
 
     def _spawn(self) -> _Worker | None:
         try:
-            return _Worker(self.max_memory_mb)
+            return _Worker(self.max_memory_mb, self.sandbox_mode, self.protected)
         except OSError:
             logger.exception("could not start a python step worker")
             return None
@@ -377,14 +457,21 @@ def _talk(
         return PythonOutcome(failure="timeout", memory_mb=memory_mb)
 
     captured = {"stdout": answer.get("stdout", ""), "stderr": answer.get("stderr", "")}
+    sandboxed = worker.confinement is not None and worker.confinement.enforced
     if answer.get("ok"):
-        return PythonOutcome(value=answer.get("value"), memory_mb=memory_mb, **captured)
+        return PythonOutcome(
+            value=answer.get("value"),
+            memory_mb=memory_mb,
+            sandboxed=sandboxed,
+            **captured,
+        )
     return PythonOutcome(
         failure=answer.get("failure", "exception"),
         message=answer.get("message", ""),
         line=answer.get("line"),
         traceback=answer.get("traceback", ""),
         memory_mb=memory_mb,
+        sandboxed=sandboxed,
         **captured,
     )
 
@@ -403,23 +490,95 @@ def _fail_waiter(waiter: asyncio.Future[_Worker]) -> None:
         waiter.set_exception(RuntimeError("the python worker pool was shut down"))
 
 
+@functools.cache
+def _landlock_abi() -> tuple[int, str]:
+    return sandbox.landlock_abi()  # the kernel's answer does not change
+
+
+def expected_sandbox(mode: str) -> Confinement:
+    """What workers started now in `mode` will enforce, as far as this
+    process can tell without starting one."""
+    if mode == "off":
+        return Confinement(mode, problem="FLOWDESK_PYTHON_SANDBOX is off")
+    abi, problem = _landlock_abi()
+    return Confinement(mode, abi=abi, problem=problem, scoped=abi >= 6)
+
+
+_announced: set[Confinement] = set()
+
+
+def announce_sandbox(confinement: Confinement) -> None:
+    """Log once per process what python steps are kept from, and what not."""
+    if confinement in _announced:
+        return
+    _announced.add(confinement)
+    gaps = confinement.gaps()
+    if not gaps:
+        logger.info("python steps are %s", confinement.describe())
+    elif not confinement.enforced:
+        logger.warning(
+            "python steps are NOT sandboxed (%s): a step can %s. Only the"
+            " separate process, its clean environment and the time and memory"
+            " limits apply; FLOWDESK_PYTHON_SANDBOX=required refuses to start"
+            " without the sandbox",
+            confinement.problem,
+            "; ".join(gaps),
+        )
+    else:
+        logger.warning(
+            "python steps are %s, but a step can still %s",
+            confinement.describe(),
+            "; ".join(gaps),
+        )
+
+
+def protected_paths(data_dir: Path, database_url: str) -> tuple[str, ...]:
+    """The server's paths that no allowed path of the sandbox may hold: the
+    data dir (database, secret key), a SQLite database kept elsewhere, and the
+    `.env` file the settings are read from."""
+    paths = [data_dir, Path(".env")]
+    if database_url.startswith("sqlite") and ":///" in database_url:
+        database = database_url.split(":///", 1)[1].split("?", 1)[0]
+        if database and database != ":memory:":
+            paths += [Path(database), Path(database).parent]
+    return tuple(dict.fromkeys(str(path.resolve()) for path in paths))
+
+
 _shared: PythonWorkerPool | None = None
 _shared_lock = threading.Lock()
 _shared_size = DEFAULT_SIZE
 _shared_memory_mb = DEFAULT_MAX_MEMORY_MB
+_shared_sandbox = DEFAULT_SANDBOX
+_shared_protected: tuple[str, ...] = ()
 
 
-def configure_shared_pool(size: int, max_memory_mb: int) -> None:
-    """Set the size and memory ceiling of this process's pool; a running pool
-    with other settings is stopped, and the next step starts a new one."""
-    global _shared_size, _shared_memory_mb
+def configure_shared_pool(
+    size: int,
+    max_memory_mb: int,
+    *,
+    sandbox_mode: str = DEFAULT_SANDBOX,
+    protected: tuple[str, ...] = (),
+) -> None:
+    """Set the size, memory ceiling and sandbox of this process's pool; a
+    running pool with other settings is stopped, and the next step starts a
+    new one. Logs what the sandbox enforces; raises ConfigError when it is
+    required and the kernel cannot provide it."""
+    expected = expected_sandbox(sandbox_mode)
+    if sandbox_mode == "required" and not expected.enforced:
+        raise ConfigError(
+            "FLOWDESK_PYTHON_SANDBOX=required, but python steps cannot be"
+            f" sandboxed: {expected.problem}. Set FLOWDESK_PYTHON_SANDBOX=auto"
+            " to run them with process isolation only."
+        )
+    announce_sandbox(expected)
+
+    global _shared_size, _shared_memory_mb, _shared_sandbox, _shared_protected
+    wanted = (size, max_memory_mb, sandbox_mode, protected)
     with _shared_lock:
         _shared_size, _shared_memory_mb = size, max_memory_mb
+        _shared_sandbox, _shared_protected = sandbox_mode, protected
         stale = _shared
-        if stale is not None and (stale.size, stale.max_memory_mb) != (
-            size,
-            max_memory_mb,
-        ):
+        if stale is not None and _pool_settings(stale) != wanted:
             _drop_shared()
         else:
             stale = None
@@ -427,12 +586,21 @@ def configure_shared_pool(size: int, max_memory_mb: int) -> None:
         stale.close()
 
 
+def _pool_settings(pool: PythonWorkerPool) -> tuple[int, int, str, tuple[str, ...]]:
+    return pool.size, pool.max_memory_mb, pool.sandbox_mode, pool.protected
+
+
 def shared_pool() -> PythonWorkerPool:
     """This process's pool, made on first use."""
     global _shared
     with _shared_lock:
         if _shared is None or _shared.closed:
-            _shared = PythonWorkerPool(_shared_size, _shared_memory_mb)
+            _shared = PythonWorkerPool(
+                _shared_size,
+                _shared_memory_mb,
+                sandbox_mode=_shared_sandbox,
+                protected=_shared_protected,
+            )
         return _shared
 
 

@@ -1,8 +1,12 @@
 """The program of a `python` step worker: a separate process that runs step code.
 
-Started by `flowdesk.workers.pool` as `python -I <this file> MAX_MEMORY_BYTES`
-with a clean environment in a temporary directory. It talks JSON lines: one
-request per line on standard input, one answer per line on standard output.
+Started by `flowdesk.workers.pool` as `python -I <this file> MAX_MEMORY_BYTES
+SANDBOX_JSON` with a clean environment in a temporary directory. Before it reads
+any step code it confines itself (`sandbox.py`, with the mode, the temporary
+directory and the server's paths to keep closed from SANDBOX_JSON) and says how
+in its first line: `{"sandbox": {...}}`. In `required` mode a worker that could
+not confine itself exits after that line. Then it talks JSON lines: one request
+per line on standard input, one answer per line on standard output.
 
 A request: `{"key": ..., "code": ..., "names": {...}, "memory_bytes": n,
 "timeout": s}`. The answer: `{"ok": true, "value": ..., "stdout": ...,
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import importlib.util
 import io
 import json
 import os
@@ -251,9 +256,37 @@ def _protocol_channels() -> tuple[BinaryIO, BinaryIO]:
     return requests, answers
 
 
+def _confine(options: dict[str, Any]) -> dict[str, Any]:
+    """Apply the sandbox; its outcome as JSON, for the first answer line."""
+    # This runs as a script without flowdesk on its path, and must not import
+    # flowdesk anyway, so its sibling module is loaded by file name.
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox.py")
+    spec = importlib.util.spec_from_file_location("_step_sandbox", path)
+    assert spec is not None and spec.loader is not None
+    sandbox = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sandbox)
+
+    mode = options.get("sandbox", "auto")
+    workdir = options.get("workdir") or os.getcwd()
+    try:
+        outcome = sandbox.confine(mode, workdir, options.get("protected", ()))
+    except OSError as error:
+        outcome = sandbox.Confinement(mode, problem=str(error))
+    confinement: dict[str, Any] = outcome.as_json()
+    return confinement
+
+
 def main(argv: list[str]) -> int:
     hard_memory_bytes = int(argv[1])
+    options: dict[str, Any] = json.loads(argv[2]) if len(argv) > 2 else {}
     requests, answers = _protocol_channels()
+
+    confinement = _confine(options)
+    answers.write(json.dumps({"sandbox": confinement}).encode() + b"\n")
+    answers.flush()
+    if options.get("sandbox") == "required" and not confinement["abi"]:
+        return 3
+
     resource.setrlimit(resource.RLIMIT_AS, (hard_memory_bytes, hard_memory_bytes))
     worker = _Worker(hard_memory_bytes)
 

@@ -5,7 +5,9 @@ The code sees the context's names as local variables (copies: changing them
 changes nothing outside the step), except `secrets`, which never leaves the
 server. Only the names the code mentions are sent to the worker. Its `return`
 value, which must be JSON data, goes to `save_as`; what it prints goes to the
-run's log.
+run's log. Where the worker is sandboxed (`flowdesk.workers.sandbox`), an
+access the sandbox refuses fails the step with the PermissionError and a
+sentence saying why.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ if TYPE_CHECKING:
     from flowdesk.engine.runner import Execution
 
 SMALLEST_MEMORY_MB = 32  # an interpreter needs about 15 MB to start with
+# Added to a PermissionError's message, which names the path but not the cause.
+SANDBOX_HINT = (
+    "Python steps run in a sandbox: they may read only Python's own files and"
+    " write only in their working directory, and may not signal other processes."
+)
 
 # What the code may see besides the variables steps assigned.
 _ENGINE_NAMES = ("inputs", "run")
@@ -221,7 +228,10 @@ def _failure_message(outcome: PythonOutcome, timeout: float) -> str:
             " and was replaced."
         )
     where = f" (line {outcome.line})" if outcome.line else ""
-    return f"The python step raised {outcome.message}{where}."
+    message = f"The python step raised {outcome.message}{where}."
+    if outcome.sandboxed and outcome.message.startswith("PermissionError"):
+        message += f" {SANDBOX_HINT}"
+    return message
 
 
 def _what(value: Any) -> str:
