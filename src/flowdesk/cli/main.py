@@ -119,9 +119,12 @@ def serve(
     from flowdesk.bootstrap import first_start
     from flowdesk.logs import configure_logging
     from flowdesk.web.app import create_app
+    from flowdesk.workers.pool import check_sandbox_mode
 
     configure_logging()
     system = _system()
+    # Inside uvicorn's start-up this error would come out as a traceback.
+    check_sandbox_mode(system.settings.python_sandbox)
     started = first_start(system)
     if started is not None:
         out.print(f"Loaded {len(started.examples)} example flows.")
@@ -169,9 +172,12 @@ def worker_process(
     from flowdesk.logs import configure_logging
     from flowdesk.runs.celery_worker import run_worker
     from flowdesk.system import open_system
+    from flowdesk.workers.pool import check_sandbox_mode
 
     configure_logging()
-    raise typer.Exit(run_worker(open_system(executes_runs=True), concurrency))
+    system = open_system(executes_runs=True)
+    check_sandbox_mode(system.settings.python_sandbox)
+    raise typer.Exit(run_worker(system, concurrency))
 
 
 @app.command()

@@ -552,6 +552,20 @@ _shared_sandbox = DEFAULT_SANDBOX
 _shared_protected: tuple[str, ...] = ()
 
 
+def check_sandbox_mode(mode: str) -> Confinement:
+    """What workers started in `mode` will enforce; raises ConfigError when the
+    sandbox is required and this kernel cannot provide it, so that a command
+    can refuse to start before it serves anything."""
+    expected = expected_sandbox(mode)
+    if mode == "required" and not expected.enforced:
+        raise ConfigError(
+            "FLOWDESK_PYTHON_SANDBOX=required, but python steps cannot be"
+            f" sandboxed: {expected.problem}. Set FLOWDESK_PYTHON_SANDBOX=auto"
+            " to run them with process isolation only."
+        )
+    return expected
+
+
 def configure_shared_pool(
     size: int,
     max_memory_mb: int,
@@ -563,14 +577,7 @@ def configure_shared_pool(
     running pool with other settings is stopped, and the next step starts a
     new one. Logs what the sandbox enforces; raises ConfigError when it is
     required and the kernel cannot provide it."""
-    expected = expected_sandbox(sandbox_mode)
-    if sandbox_mode == "required" and not expected.enforced:
-        raise ConfigError(
-            "FLOWDESK_PYTHON_SANDBOX=required, but python steps cannot be"
-            f" sandboxed: {expected.problem}. Set FLOWDESK_PYTHON_SANDBOX=auto"
-            " to run them with process isolation only."
-        )
-    announce_sandbox(expected)
+    announce_sandbox(check_sandbox_mode(sandbox_mode))
 
     global _shared_size, _shared_memory_mb, _shared_sandbox, _shared_protected
     wanted = (size, max_memory_mb, sandbox_mode, protected)
