@@ -291,7 +291,8 @@ class HttpStep(Step):
             raise StepFailed(
                 self.path,
                 f"there is no connection named {name!r} (known: {known});"
-                f" add it with 'flowdesk connections set {name} --base-url ...'",
+                " add it on the Connections page or with"
+                f" 'flowdesk connections set {name} --base-url ...'",
             )
         return connection
 
