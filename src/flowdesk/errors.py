@@ -94,8 +94,8 @@ class PermissionDenied(FlowdeskError):
 class NotSignedIn(FlowdeskError):
     http_status = 401
 
-    def __init__(self) -> None:
-        super().__init__("Please sign in.")
+    def __init__(self, message: str = "Please sign in.") -> None:
+        super().__init__(message)
 
 
 class Conflict(FlowdeskError):

@@ -10,16 +10,18 @@ from sqlalchemy import select, update
 
 from flowdesk.auth.tokens import (
     create_token,
+    expiry_in,
     list_tokens,
     mark_used,
     resolve_token,
     revoke_token,
     token_hash,
+    token_state,
 )
 from flowdesk.auth.users import create_user, disable_user, get_user, set_scopes
 from flowdesk.db.models import ApiToken
 from flowdesk.db.types import utcnow
-from flowdesk.errors import Conflict, FlowdeskError, NotFound
+from flowdesk.errors import Conflict, FlowdeskError, NotFound, NotSignedIn
 from flowdesk.system import System
 
 
@@ -95,6 +97,8 @@ def test_tokens_revoked_token_is_refused(system: System, owner: str) -> None:
 def test_tokens_of_a_disabled_owner_are_refused(system: System, owner: str) -> None:
     secret = make(system, "flow:run")
     with system.db.transaction() as session:
+        # Another administrator, since the last one cannot be disabled.
+        create_user(session, "bob", "bob-password", ["admin"])
         disable_user(session, get_user(session, "alice"))
 
     assert use(system, secret) is None
@@ -159,3 +163,45 @@ def test_tokens_revoking_an_unknown_id_says_so(
     expected = f"no API token with the id {token_id}"
     with system.db.transaction() as session, pytest.raises(NotFound, match=expected):
         revoke_token(session, token_id)
+
+
+# Expiry
+
+
+def test_tokens_expiry_in_days_and_never(system: System) -> None:
+    now = utcnow()
+
+    assert expiry_in(None, now) is None
+    assert expiry_in(30, now) == now + timedelta(days=30)
+
+
+@pytest.mark.parametrize("days", [0, -1, 3651])
+def test_tokens_expiry_out_of_range_is_refused(days: int) -> None:
+    with pytest.raises(FlowdeskError, match=f"got {days}"):
+        expiry_in(days)
+
+
+def test_tokens_expiry_in_the_past_is_refused(system: System, owner: str) -> None:
+    yesterday = utcnow() - timedelta(days=1)
+    future = "must expire in the future"
+    with system.db.transaction() as session, pytest.raises(FlowdeskError, match=future):
+        alice = get_user(session, "alice")
+        create_token(session, "late", alice, ["flow:run"], yesterday)
+
+
+def test_tokens_expired_token_is_refused_saying_so(system: System, owner: str) -> None:
+    with system.db.transaction() as session:
+        alice = get_user(session, "alice")
+        made = create_token(session, "ci", alice, ["flow:run"], expiry_in(7))
+        secret, token_id = made.secret, made.record.id
+    assert use(system, secret) == {"flow:run"}
+
+    with system.db.transaction() as session:
+        session.execute(
+            update(ApiToken).values(expires_at=utcnow() - timedelta(minutes=1))
+        )
+
+    with system.db.reading() as session:
+        with pytest.raises(NotSignedIn, match="expired on"):
+            resolve_token(session, secret)
+        assert token_state(session.get_one(ApiToken, token_id)) == "expired"

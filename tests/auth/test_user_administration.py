@@ -51,7 +51,11 @@ def test_user_administration_admin_cannot_drop_their_own_admin_scope(
         root = get_user(session, "root")
         with pytest.raises(Conflict, match="admin scope from your own account"):
             set_scopes(session, root, ["flow:run"], actor=root)
-        # From the command line (no actor) it is allowed: the way back in.
+        # Nor can the last administrator lose it from the command line...
+        with pytest.raises(Conflict, match="last enabled administrator"):
+            set_scopes(session, root, ["flow:run"])
+        # ...which may take it away once another administrator exists.
+        create_user(session, "second", "second-password", ["admin"])
         set_scopes(session, root, ["flow:run"])
 
 

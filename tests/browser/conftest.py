@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.conftest import unavailable
+from tests.support.interactive import sign_in_fields_of
 from tests.support.server import LiveServer
 
 FLOWS = Path(__file__).with_name("flows")
@@ -76,9 +77,10 @@ class Site:
         """A signed-in session of `username`, made once per server."""
         if username not in self.cookies:
             with httpx.Client(base_url=self.url, timeout=10) as client:
+                form = sign_in_fields_of(client.get("/login").text)
                 response = client.post(
                     "/login",
-                    data={"username": username, "password": PASSWORD, "next": "/"},
+                    data={**form, "username": username, "password": PASSWORD},
                 )
                 assert response.status_code == 303, response.text
                 self.cookies[username] = response.cookies[SESSION_COOKIE]

@@ -230,7 +230,8 @@ def test_xss_sign_in_form_echoes_a_user_name_with_markup_as_text(
 def test_xss_admin_pages_show_group_and_token_names_as_text(warden: Watch) -> None:
     page = warden.page
     page.goto("/admin/groups")
-    expect(page.get_by_role("cell", name=snippet("group"))).to_be_visible()
+    group_cell = page.get_by_role("cell", name=snippet("group"), exact=True)
+    expect(group_cell).to_be_visible()
 
     page.goto("/admin/users/mallory")
     expect(page.get_by_label("Groups")).to_have_value(

@@ -4,14 +4,16 @@ set-scopes/add-group/remove-group`, `flowdesk groups` and `flowdesk tokens`."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from flowdesk.auth.tokens import resolve_token, token_hash
 from flowdesk.auth.users import authenticate, get_user
 from flowdesk.db.models import ApiToken
+from flowdesk.db.types import utcnow
 from flowdesk.settings import Settings
 from flowdesk.system import System, open_system
 from tests.cli.conftest import Invoke
@@ -196,3 +198,102 @@ def test_tokens_revoke_names_an_unknown_id(flowdesk: Invoke) -> None:
 
     assert result.exit_code == 1
     assert "There is no API token with the id 42." in result.stderr
+
+
+# Deleting, and tokens that expire
+
+
+def test_users_delete_with_yes_removes_the_user(
+    with_alice: Invoke, stored: System
+) -> None:
+    result = with_alice("users", "delete", "alice", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert "User alice deleted." in result.stdout
+    assert "alice" not in with_alice("users", "list").stdout
+
+
+def test_users_delete_asks_and_keeps_the_user_unless_confirmed(
+    with_alice: Invoke,
+) -> None:
+    result = with_alice("users", "delete", "alice")
+
+    assert result.exit_code == 1
+    assert "Nothing was deleted" in result.stderr
+    assert "alice" in with_alice("users", "list").stdout
+
+
+def test_users_delete_refuses_the_last_enabled_admin(flowdesk: Invoke) -> None:
+    flowdesk("users", "create", "root", "--password", "root-pass", "--scope", "admin")
+
+    result = flowdesk("users", "delete", "root", "--yes")
+
+    assert result.exit_code == 1
+    assert "'root' is the last enabled administrator" in result.stderr
+
+
+def test_groups_delete_takes_members_out(with_alice: Invoke, stored: System) -> None:
+    with_alice("users", "add-group", "alice", "finance")
+
+    result = with_alice("groups", "delete", "finance", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert "Group finance deleted." in result.stdout
+    with stored.db.reading() as session:
+        assert get_user(session, "alice").group_names == set()
+    assert with_alice("groups", "delete", "finance", "--yes").exit_code == 1
+
+
+def test_tokens_create_with_an_expiry_lists_it(with_alice: Invoke) -> None:
+    made = with_alice(
+        "tokens",
+        "create",
+        "ci",
+        "--user",
+        "alice",
+        "--scope",
+        "flow:run",
+        "--expires-in",
+        "7",
+    )
+
+    assert made.exit_code == 0, made.output
+    assert "expiring 20" in made.stderr
+    row = next(
+        line
+        for line in with_alice("tokens", "list").stdout.splitlines()
+        if "ci" in line
+    )
+    assert "active" in row and row.count("never") == 1
+
+
+def test_tokens_list_marks_expired_tokens(with_alice: Invoke, stored: System) -> None:
+    with_alice("tokens", "create", "ci", "--user", "alice", "--scope", "flow:run")
+    with stored.db.transaction() as session:
+        session.execute(
+            update(ApiToken).values(expires_at=utcnow() - timedelta(days=1))
+        )
+
+    row = next(
+        line
+        for line in with_alice("tokens", "list").stdout.splitlines()
+        if "ci" in line
+    )
+    assert "expired" in row
+
+
+def test_tokens_create_refuses_a_bad_expiry(with_alice: Invoke) -> None:
+    result = with_alice(
+        "tokens",
+        "create",
+        "ci",
+        "--user",
+        "alice",
+        "--scope",
+        "flow:run",
+        "--expires-in",
+        "0",
+    )
+
+    assert result.exit_code == 1
+    assert "A token expires after 1 to 3,650 days; got 0." in result.stderr

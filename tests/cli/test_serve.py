@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from flowdesk.cli.main import app
 from flowdesk.flows.definition import bundled_examples
+from tests.support.interactive import sign_in_fields_of
 from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -20,11 +21,11 @@ PASSWORD_LINE = re.compile(r"Created the user admin with the password (\S+) ")
 
 
 def sign_in(server: LiveServer, password: str) -> int:
-    response = httpx.post(
-        f"{server.url}/login",
-        data={"username": "admin", "password": password, "next": "/"},
-        timeout=10,
-    )
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        form = sign_in_fields_of(client.get("/login").text)
+        response = client.post(
+            "/login", data={**form, "username": "admin", "password": password}
+        )
     return response.status_code
 
 
@@ -103,5 +104,31 @@ def test_serve_refuses_a_short_admin_password_naming_the_variable(
 
     assert result.exit_code == 2
     assert "FLOWDESK_ADMIN_PASSWORD" in result.stderr
+    assert "Traceback" not in result.output
+    assert served == []
+
+
+def test_serve_refuses_a_required_sandbox_the_kernel_lacks_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served: list[object] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: served.append(app))
+    monkeypatch.setattr(
+        "flowdesk.workers.pool._landlock_abi", lambda: (0, "this kernel has none")
+    )
+
+    result = CliRunner().invoke(
+        app,
+        ["serve"],
+        env={
+            "FLOWDESK_DATA_DIR": str(tmp_path / "data"),
+            "FLOWDESK_PYTHON_SANDBOX": "required",
+        },
+    )
+
+    assert result.exit_code == 2
+    assert "FLOWDESK_PYTHON_SANDBOX=required" in result.stderr
+    assert "this kernel has none" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
     assert served == []

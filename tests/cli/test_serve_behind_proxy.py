@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.interactive import sign_in_fields_of
 from tests.support.server import ADMIN_PASSWORD, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -37,12 +38,20 @@ def behind_other_proxy(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 def sign_in(server: LiveServer, password: str) -> httpx.Response:
-    return httpx.post(
-        f"{server.url}/login",
-        data={"username": "admin", "password": password},
-        headers=FORWARDED,
-        timeout=10,
-    )
+    with httpx.Client(base_url=server.url, headers=FORWARDED, timeout=10) as client:
+        page = client.get("/login")
+        # Sent back by hand: over https its cookie is Secure, which httpx keeps
+        # from this plain-http connection, as a browser would from one.
+        cookie = f"flowdesk_sign_in={page.cookies['flowdesk_sign_in']}"
+        return client.post(
+            "/login",
+            data={
+                **sign_in_fields_of(page.text),
+                "username": "admin",
+                "password": password,
+            },
+            headers={"cookie": cookie},
+        )
 
 
 def test_serve_believes_the_proxy_it_is_told_about(

@@ -1,6 +1,6 @@
 """A small stored world for the tests that walk every route: one user per kind
 of viewer, each with a live session, a flow limited to a group, a finished run
-of one of its members, an API token and a secret.
+of one of its members, an API token, a secret and a connection using it.
 
 It is built once per test module and copied for each test, so that a request
 that changes something (a deleted flow, a disabled user) cannot change what
@@ -25,6 +25,7 @@ from flowdesk.auth.tokens import create_token
 from flowdesk.auth.users import create_user, get_user
 from flowdesk.db import Database
 from flowdesk.runs.service import start_run
+from flowdesk.secrets.connections import build_auth, set_connection
 from flowdesk.secrets.store import secret_box, set_secret
 from flowdesk.settings import Settings
 from flowdesk.system import System, open_system
@@ -104,6 +105,8 @@ class World:
             "username": "runner",
             "token_id": str(self.token_id),
             "name": "SHOP_TOKEN",
+            "connection_name": "shop",
+            "group": GROUP,
         }
 
     def copy_to(self, folder: Path) -> Settings:
@@ -126,6 +129,13 @@ def build_world(data_dir: Path) -> World:
                     list(role.groups),
                 )
         set_secret(session, secret_box(settings), "SHOP_TOKEN", "shop-secret-value")
+        set_connection(
+            session,
+            "shop",
+            "https://shop.example/api",
+            {},
+            build_auth("bearer", "SHOP_TOKEN"),
+        )
     apply_flow(system, GROUP_FLOW)
 
     with TestClient(create_app(system)):

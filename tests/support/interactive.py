@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from flowdesk.auth import passwords
+from flowdesk.auth.signin_form import issue_form_token
 from flowdesk.auth.users import create_user
 from flowdesk.db.models import Run
 from flowdesk.runs import states
@@ -23,6 +24,10 @@ __all__ = ["TestClient"]
 PASSWORD = "password-for-tests"
 
 _CSRF_FIELD = re.compile(r'name="_csrf" value="([^"]+)"')
+_HIDDEN_FIELD = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+# As in flowdesk.web.routes.session, spelled out so that a change shows here.
+SIGN_IN_COOKIE = "flowdesk_sign_in"
+SIGN_IN_FIELD = "_sign_in"
 
 
 def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,10 +52,25 @@ def sign_in(client: TestClient, name: str) -> None:
     client.cookies.clear()
     response = client.post(
         "/login",
-        data={"username": name, "password": PASSWORD, "next": "/"},
+        data={**sign_in_form(client), "username": name, "password": PASSWORD},
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
+
+
+def sign_in_form(client: TestClient, next: str = "/") -> dict[str, str]:
+    """What a sign-in form sends besides the credentials: its pre-session
+    token, whose cookie goes into `client`, and `next`. Made as the server
+    makes it, so that it works whether or not the client is signed in."""
+    system: System = client.app.state.system  # type: ignore[attr-defined]
+    token = issue_form_token(system.settings.resolved_secret_key())
+    client.cookies.set(SIGN_IN_COOKIE, token.cookie)
+    return {SIGN_IN_FIELD: token.field, "next": next}
+
+
+def sign_in_fields_of(html: str) -> dict[str, str]:
+    """The hidden fields of a sign-in page, as a browser would send them."""
+    return dict(_HIDDEN_FIELD.findall(html))
 
 
 def csrf_token(html: str) -> str:

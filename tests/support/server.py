@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.interactive import sign_in_fields_of
 from tests.support.postgres import free_port
 
 ADMIN_PASSWORD = "admin-password-for-tests"
@@ -81,8 +82,9 @@ def signed_in_client(
     server: LiveServer, username: str = "admin", password: str = ADMIN_PASSWORD
 ) -> httpx.Client:
     client = httpx.Client(base_url=server.url, timeout=10)
+    form = sign_in_fields_of(client.get("/login").text)
     response = client.post(
-        "/login", data={"username": username, "password": password, "next": "/"}
+        "/login", data={**form, "username": username, "password": password}
     )
     assert response.status_code == 303, response.text
     return client

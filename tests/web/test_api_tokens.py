@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from flowdesk.auth.tokens import create_token, token_hash
 from flowdesk.auth.users import disable_user, get_user, set_scopes
 from flowdesk.db.models import ApiToken
+from flowdesk.db.types import utcnow
+from flowdesk.formatting import format_time
 from flowdesk.system import System
 from flowdesk.web.app import create_app
 from flowdesk.web.auth import SESSION_COOKIE
@@ -277,3 +280,62 @@ def test_api_token_page_refuses_a_scope_the_user_lacks(
     assert "does not have the scope &#39;flow:edit&#39;" in response.text
     with system.db.reading() as session:
         assert session.scalars(select(ApiToken)).all() == []
+
+
+# Expiry
+
+
+def test_api_token_made_with_an_expiry_shows_it_in_the_list(
+    client: TestClient, system: System
+) -> None:
+    sign_in(client, "alice")
+    token = csrf_token(client.get("/admin/tokens").text)
+
+    made = client.post(
+        "/admin/tokens",
+        data={
+            "_csrf": token,
+            "name": "ci",
+            "username": "alice",
+            "scope": "flow:run",
+            "expires_in": "30",
+        },
+    )
+
+    assert made.status_code == 201
+    with system.db.reading() as session:
+        row = session.scalars(select(ApiToken)).one()
+    assert row.expires_at is not None
+    assert 29 <= (row.expires_at - row.created_at).days <= 30
+    assert f"<td>{format_time(row.expires_at)}</td>" in made.text
+
+
+def test_api_token_form_names_a_bad_expiry(client: TestClient) -> None:
+    sign_in(client, "alice")
+    token = csrf_token(client.get("/admin/tokens").text)
+
+    response = client.post(
+        "/admin/tokens",
+        data={"_csrf": token, "name": "ci", "username": "alice", "expires_in": "x"},
+    )
+
+    assert response.status_code == 422
+    assert "whole number of days, or never; got &#39;x&#39;" in response.text
+
+
+def test_api_token_expired_is_refused_with_a_401_saying_so(
+    client: TestClient, system: System
+) -> None:
+    secret = make_token(system, "alice", "flow:run")
+    with system.db.transaction() as session:
+        session.execute(
+            update(ApiToken).values(expires_at=utcnow() - timedelta(hours=1))
+        )
+
+    response = client.get("/api/v1/me", headers=bearer(secret))
+
+    assert response.status_code == 401
+    assert "expired on" in response.json()["error"]
+    sign_in(client, "alice")
+    listed = client.get("/admin/tokens").text
+    assert '<span class="tag">Expired</span>' in listed

@@ -26,7 +26,12 @@ from tests.support.access import (
     open_copy,
     registered_routes,
 )
-from tests.support.interactive import PASSWORD, TestClient, cheap_password_hashing
+from tests.support.interactive import (
+    PASSWORD,
+    TestClient,
+    cheap_password_hashing,
+    sign_in_form,
+)
 
 PROTECTED = [
     route
@@ -156,7 +161,7 @@ def test_csrf_sign_in_from_another_site_is_refused(system: System) -> None:
         for headers in FOREIGN.values():
             response = client.post(
                 "/login",
-                data={"username": "boss", "password": PASSWORD},
+                data={**sign_in_form(client), "username": "boss", "password": PASSWORD},
                 headers=headers,
             )
             assert response.status_code == 403, headers
@@ -164,7 +169,7 @@ def test_csrf_sign_in_from_another_site_is_refused(system: System) -> None:
 
         same_site = client.post(
             "/login",
-            data={"username": "boss", "password": PASSWORD},
+            data={**sign_in_form(client), "username": "boss", "password": PASSWORD},
             headers={"origin": "http://testserver"},
         )
     assert same_site.status_code == 303
@@ -178,7 +183,7 @@ def test_csrf_origin_of_the_base_url_is_accepted(world: World, tmp_path: Path) -
     with TestClient(create_app(system), follow_redirects=False) as client:
         response = client.post(
             "/login",
-            data={"username": "boss", "password": PASSWORD},
+            data={**sign_in_form(client), "username": "boss", "password": PASSWORD},
             headers={"origin": "https://flows.example.com"},
         )
     system.db.dispose()

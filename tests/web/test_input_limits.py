@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from flowdesk.inputs import MAX_DEPTH, MAX_INPUT_BYTES
 from flowdesk.system import System
 from flowdesk.web.app import create_app
-from flowdesk.web.auth import MAX_FORM_FIELDS
+from flowdesk.web.limits import MAX_FORM_FIELDS
 from tests.support.interactive import (
     TestClient,
     add_user,
@@ -185,8 +185,8 @@ def test_form_with_too_many_fields_is_refused_in_words(client: TestClient) -> No
         headers={"accept": "text/html"},
     )
 
-    assert response.status_code == 400
-    assert "Too many fields" in response.text
+    assert response.status_code == 413
+    assert f"more than the {MAX_FORM_FIELDS:,} fields flowdesk accepts" in response.text
 
 
 def test_form_with_a_file_is_refused(client: TestClient, system: System) -> None:
@@ -198,7 +198,7 @@ def test_form_with_a_file_is_refused(client: TestClient, system: System) -> None
     )
 
     assert response.status_code == 400
-    assert "Too many files" in response.text
+    assert "This form takes no files" in response.text
     assert count_runs(system) == 0
 
 

@@ -14,7 +14,7 @@ from flowdesk.auth.users import create_user
 from flowdesk.system import System
 from flowdesk.web.app import create_app
 from flowdesk.web.auth import SESSION_COOKIE
-from tests.support.interactive import TestClient, cheap_password_hashing
+from tests.support.interactive import TestClient, cheap_password_hashing, sign_in_form
 
 PASSWORD = "a-password-for-tests"
 HOME = "/interactive-flows"
@@ -37,7 +37,13 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 def sign_in(client: TestClient, username: str = "alice", next: str = "/") -> None:
     response = client.post(
-        "/login", data={"username": username, "password": PASSWORD, "next": next}
+        "/login",
+        data={
+            **sign_in_form(client),
+            "username": username,
+            "password": PASSWORD,
+            "next": next,
+        },
     )
     assert response.status_code == 303, response.text
 
@@ -91,6 +97,7 @@ def test_session_sign_in_returns_to_next_with_a_safe_cookie(
     response = client.post(
         "/login",
         data={
+            **sign_in_form(client),
             "username": "alice",
             "password": PASSWORD,
             "next": "/interactive-flows/order?customer=ACME&start_flow=true",
@@ -110,7 +117,13 @@ def test_session_sign_in_returns_to_next_with_a_safe_cookie(
 
 def test_session_wrong_password_shows_the_form_again(client: TestClient) -> None:
     response = client.post(
-        "/login", data={"username": "alice", "password": "wrong", "next": "/runs/1"}
+        "/login",
+        data={
+            **sign_in_form(client),
+            "username": "alice",
+            "password": "wrong",
+            "next": "/runs/1",
+        },
     )
 
     assert response.status_code == 401
@@ -132,7 +145,13 @@ def test_session_wrong_password_shows_the_form_again(client: TestClient) -> None
 )
 def test_session_sign_in_never_leaves_the_site(client: TestClient, target: str) -> None:
     response = client.post(
-        "/login", data={"username": "alice", "password": PASSWORD, "next": target}
+        "/login",
+        data={
+            **sign_in_form(client),
+            "username": "alice",
+            "password": PASSWORD,
+            "next": target,
+        },
     )
 
     assert response.status_code == 303
@@ -151,7 +170,7 @@ def test_session_signed_in_visit_of_login_goes_on_to_next(client: TestClient) ->
 def test_session_sign_in_from_another_site_is_refused(client: TestClient) -> None:
     response = client.post(
         "/login",
-        data={"username": "alice", "password": PASSWORD},
+        data={**sign_in_form(client), "username": "alice", "password": PASSWORD},
         headers={"origin": "https://evil.example"},
     )
 

@@ -5,6 +5,7 @@ cookie's flags, and the ends of a session."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,9 +14,10 @@ from typing import Literal
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from flowdesk.auth import passwords
+from flowdesk.auth.signin_form import FORM_LIFETIME, issue_form_token
 from flowdesk.auth.users import disable_user, get_user, set_password
 from flowdesk.db.models import SignInFailure, WebSession
 from flowdesk.db.types import utcnow
@@ -23,7 +25,12 @@ from flowdesk.settings import Settings
 from flowdesk.system import System, open_system
 from flowdesk.web.app import create_app
 from flowdesk.web.auth import SESSION_COOKIE
-from flowdesk.web.routes.session import HOME, safe_next
+from flowdesk.web.routes.session import (
+    HOME,
+    SIGN_IN_COOKIE,
+    SIGN_IN_FIELD,
+    safe_next,
+)
 from tests.conftest import make_settings
 from tests.support.interactive import (
     PASSWORD,
@@ -31,6 +38,8 @@ from tests.support.interactive import (
     add_user,
     cheap_password_hashing,
     csrf_token,
+    sign_in_fields_of,
+    sign_in_form,
 )
 
 FOREIGN_TARGETS = [
@@ -56,6 +65,7 @@ FOREIGN_TARGETS = [
     "evil.com",
     "",
 ]
+SIGN_IN_TOKEN = re.compile(r'(?<=name="_sign_in" value=")[^"]+')
 LOCAL_TARGETS = [
     "/runs/abc?x=1",
     "/interactive-flows/order?customer=ACME%20GmbH&start_flow=true",
@@ -83,9 +93,20 @@ def attempt(
     client: TestClient, username: str, password: str = PASSWORD, next: str = "/"
 ) -> int:
     response = client.post(
-        "/login", data={"username": username, "password": password, "next": next}
+        "/login",
+        data={
+            **sign_in_form(client),
+            "username": username,
+            "password": password,
+            "next": next,
+        },
     )
     return response.status_code
+
+
+def page_text(html: str, username: str) -> str:
+    """The page without the name typed and the fresh sign-in form token."""
+    return SIGN_IN_TOKEN.sub("TOKEN", html.replace(username, "NAME"))
 
 
 def is_signed_in(client: TestClient) -> bool:
@@ -100,7 +121,13 @@ def test_sign_in_next_to_another_site_falls_back_home(
     client: TestClient, target: str
 ) -> None:
     response = client.post(
-        "/login", data={"username": "alice", "password": PASSWORD, "next": target}
+        "/login",
+        data={
+            **sign_in_form(client),
+            "username": "alice",
+            "password": PASSWORD,
+            "next": target,
+        },
     )
 
     assert response.status_code == 303
@@ -123,7 +150,13 @@ def test_sign_in_next_on_this_site_is_kept_whole(
     assert safe_next(target) == target
 
     response = client.post(
-        "/login", data={"username": "alice", "password": PASSWORD, "next": target}
+        "/login",
+        data={
+            **sign_in_form(client),
+            "username": "alice",
+            "password": PASSWORD,
+            "next": target,
+        },
     )
 
     assert response.headers["location"] == target
@@ -156,11 +189,17 @@ def test_sign_in_unknown_user_gets_the_answer_of_a_wrong_password(
     counting = CountingHasher(time_cost=1, memory_cost=1024, parallelism=1)
     monkeypatch.setattr(passwords, "_hasher", counting)
 
-    wrong = client.post("/login", data={"username": "alice", "password": "nope-1"})
-    unknown = client.post("/login", data={"username": "alicia", "password": "nope-2"})
+    wrong = client.post(
+        "/login",
+        data={**sign_in_form(client), "username": "alice", "password": "nope-1"},
+    )
+    unknown = client.post(
+        "/login",
+        data={**sign_in_form(client), "username": "alicia", "password": "nope-2"},
+    )
 
     assert wrong.status_code == unknown.status_code == 401
-    assert wrong.text.replace("alice", "NAME") == unknown.text.replace("alicia", "NAME")
+    assert page_text(wrong.text, "alice") == page_text(unknown.text, "alicia")
     # Both cost one argon2 verification: the same time, whoever asks.
     assert verified == ["nope-1", "nope-2"]
 
@@ -171,7 +210,9 @@ def test_sign_in_disabled_user_gets_the_answer_of_a_wrong_password(
     with system.db.transaction() as session:
         disable_user(session, get_user(session, "bob"))
 
-    response = client.post("/login", data={"username": "bob", "password": PASSWORD})
+    response = client.post(
+        "/login", data={**sign_in_form(client), "username": "bob", "password": PASSWORD}
+    )
 
     assert response.status_code == 401
     assert "The user name or password is not right." in response.text
@@ -205,7 +246,10 @@ def test_sign_in_throttles_an_account_after_five_failures(client: TestClient) ->
     for _ in range(5):
         assert attempt(client, "alice", "wrong-password") == 401
 
-    response = client.post("/login", data={"username": "alice", "password": PASSWORD})
+    response = client.post(
+        "/login",
+        data={**sign_in_form(client), "username": "alice", "password": PASSWORD},
+    )
 
     assert response.status_code == 429
     assert 0 < int(response.headers["retry-after"]) <= 15 * 60
@@ -231,7 +275,9 @@ def test_sign_in_throttles_an_address_trying_many_accounts(
     for number in range(20):
         assert attempt(client, f"guess{number}", "wrong-password") == 401
 
-    response = client.post("/login", data={"username": "bob", "password": PASSWORD})
+    response = client.post(
+        "/login", data={**sign_in_form(client), "username": "bob", "password": PASSWORD}
+    )
 
     assert response.status_code == 429
     assert int(response.headers["retry-after"]) > 0
@@ -270,10 +316,17 @@ def test_sign_in_throttled_attempts_do_not_extend_the_wait(
 ) -> None:
     for _ in range(5):
         attempt(client, "alice", "wrong-password")
-    first = client.post("/login", data={"username": "alice", "password": "x"})
+    first = client.post(
+        "/login", data={**sign_in_form(client), "username": "alice", "password": "x"}
+    )
     for _ in range(10):
-        client.post("/login", data={"username": "alice", "password": "x"})
-    later = client.post("/login", data={"username": "alice", "password": "x"})
+        client.post(
+            "/login",
+            data={**sign_in_form(client), "username": "alice", "password": "x"},
+        )
+    later = client.post(
+        "/login", data={**sign_in_form(client), "username": "alice", "password": "x"}
+    )
 
     assert int(later.headers["retry-after"]) <= int(first.headers["retry-after"])
 
@@ -289,12 +342,16 @@ def test_sign_in_gives_a_new_session_and_ends_the_old_one(client: TestClient) ->
     fresh = client.cookies[SESSION_COOKIE]
 
     assert fresh != planted
+    client.cookies.clear()
     client.cookies.set(SESSION_COOKIE, planted)
     assert not is_signed_in(client)
 
 
 def test_sign_in_cookie_is_http_only_and_same_site_lax(client: TestClient) -> None:
-    response = client.post("/login", data={"username": "alice", "password": PASSWORD})
+    response = client.post(
+        "/login",
+        data={**sign_in_form(client), "username": "alice", "password": PASSWORD},
+    )
 
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie
@@ -307,7 +364,8 @@ def test_sign_in_cookie_is_secure_over_https(app: FastAPI) -> None:
         app, base_url="https://testserver", follow_redirects=False
     ) as client:
         response = client.post(
-            "/login", data={"username": "alice", "password": PASSWORD}
+            "/login",
+            data={**sign_in_form(client), "username": "alice", "password": PASSWORD},
         )
 
     assert "; secure" in response.headers["set-cookie"].lower()
@@ -325,7 +383,8 @@ def test_sign_in_cookie_is_secure_when_the_base_url_is_https(
     add_user(secure, "alice")
     with TestClient(create_app(secure), follow_redirects=False) as client:
         response = client.post(
-            "/login", data={"username": "alice", "password": PASSWORD}
+            "/login",
+            data={**sign_in_form(client), "username": "alice", "password": PASSWORD},
         )
         page = client.get("/login")
     secure.db.dispose()
@@ -409,3 +468,90 @@ def test_sign_in_session_ends_when_the_password_changes_elsewhere(
         set_password(session, get_user(session, "alice"), "changed-in-the-cli")
 
     assert not is_signed_in(client)
+
+
+# The sign-in form's pre-session token (login CSRF)
+
+
+def test_sign_in_page_sets_the_form_cookie_and_field(client: TestClient) -> None:
+    page = client.get("/login")
+
+    cookie = page.headers["set-cookie"].lower()
+    assert cookie.startswith(f"{SIGN_IN_COOKIE}=")
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    assert "path=/login" in cookie
+    assert "secure" not in cookie
+    assert SIGN_IN_FIELD in sign_in_fields_of(page.text)
+
+
+def test_sign_in_with_the_pages_fields_works_and_drops_the_form_cookie(
+    client: TestClient,
+) -> None:
+    fields = sign_in_fields_of(client.get("/login").text)
+
+    response = client.post(
+        "/login", data={**fields, "username": "alice", "password": PASSWORD}
+    )
+
+    assert response.status_code == 303
+    assert f'{SIGN_IN_COOKIE}=""' in response.headers["set-cookie"]
+    assert is_signed_in(client)
+
+
+@pytest.mark.parametrize(
+    "forgery", ["no token", "no cookie", "another field", "another cookie"]
+)
+def test_sign_in_without_a_matching_form_token_is_refused(
+    client: TestClient, forgery: str
+) -> None:
+    # No Origin and no Referer: what the Origin check alone let through.
+    fields = sign_in_fields_of(client.get("/login").text)
+    other = issue_form_token(client.app.state.system.settings.resolved_secret_key())
+    if forgery == "no token":
+        del fields[SIGN_IN_FIELD]
+    elif forgery == "no cookie":
+        client.cookies.clear()
+    elif forgery == "another field":
+        fields[SIGN_IN_FIELD] = other.field
+    else:
+        client.cookies.clear()
+        client.cookies.set(SIGN_IN_COOKIE, other.cookie)
+
+    response = client.post(
+        "/login", data={**fields, "username": "alice", "password": PASSWORD}
+    )
+
+    assert response.status_code == 403
+    assert "The sign-in form expired or came from another site" in response.text
+    assert SESSION_COOKIE not in response.headers["set-cookie"]
+    # A fresh form comes with it, so that signing in again just works.
+    client.cookies.delete(SIGN_IN_COOKIE, domain="")  # the one planted above
+    retry = sign_in_fields_of(response.text)
+    again = client.post(
+        "/login", data={**retry, "username": "alice", "password": PASSWORD}
+    )
+    assert again.status_code == 303
+
+
+def test_sign_in_with_an_expired_form_token_is_refused(client: TestClient) -> None:
+    key = client.app.state.system.settings.resolved_secret_key()
+    stale = issue_form_token(key, now=utcnow() - FORM_LIFETIME - timedelta(minutes=1))
+    client.cookies.set(SIGN_IN_COOKIE, stale.cookie)
+
+    response = client.post(
+        "/login",
+        data={SIGN_IN_FIELD: stale.field, "username": "alice", "password": PASSWORD},
+    )
+
+    assert response.status_code == 403
+    assert not is_signed_in(client)
+
+
+def test_sign_in_form_token_is_not_counted_as_a_failed_sign_in(
+    client: TestClient, system: System
+) -> None:
+    client.post("/login", data={"username": "alice", "password": "wrong"})
+
+    with system.db.reading() as session:
+        assert session.scalar(select(func.count()).select_from(SignInFailure)) == 0

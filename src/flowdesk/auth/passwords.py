@@ -11,6 +11,8 @@ _hasher = PasswordHasher()
 
 
 MIN_PASSWORD_LENGTH = 8
+# Ample for a passphrase; a longer one only costs hashing time.
+MAX_PASSWORD_LENGTH = 1024
 
 
 @cache

@@ -19,8 +19,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from flowdesk.auth.sessions import NewSession, close_session, open_session
-from flowdesk.auth.users import authenticate
-from flowdesk.db.models import SignInFailure
+from flowdesk.auth.users import WrongPassword, authenticate, change_own_password
+from flowdesk.db.models import SignInFailure, User
 from flowdesk.db.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,41 @@ def sign_in(
     new_session = open_session(session, user, lifetime)
     logger.info("user %s signed in from %s", user.username, address)
     return SignInOutcome(session=new_session)
+
+
+def change_password(
+    session: Session,
+    user: User,
+    current: str,
+    new: str,
+    repeated: str,
+    address: str,
+    *,
+    throttle: Throttle,
+    lifetime: timedelta,
+) -> SignInOutcome:
+    """A signed-in user's change of their own password, with the session to go
+    on in. A wrong current password counts as a failed sign-in and the same
+    throttle applies, so that a session left open cannot be used to guess the
+    password at leisure. Other problems raise FlowdeskError."""
+    name = user.username[:STORED_NAME_CHARS]
+    address = address[:STORED_ADDRESS_CHARS]
+    now = utcnow()
+
+    wait = _seconds_to_wait(session, name, address, throttle, now)
+    if wait is not None:
+        logger.info(
+            "password change of %s from %s refused: too many failures", name, address
+        )
+        return SignInOutcome(retry_after=wait)
+    try:
+        change_own_password(session, user, current, new, repeated)
+    except WrongPassword:
+        session.add(SignInFailure(username=name, address=address, failed_at=now))
+        logger.info("wrong current password for %s from %s", name, address)
+        return SignInOutcome()
+    # Every session of the user ended with the change; this one goes on.
+    return SignInOutcome(session=open_session(session, user, lifetime))
 
 
 def _seconds_to_wait(

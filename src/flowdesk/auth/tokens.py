@@ -13,7 +13,8 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from flowdesk.auth.users import check_scopes
 from flowdesk.db.models import ApiToken, User
 from flowdesk.db.types import utcnow
-from flowdesk.errors import Conflict, FlowdeskError, NotFound
+from flowdesk.errors import Conflict, FlowdeskError, NotFound, NotSignedIn
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,11 @@ MAX_NAME_CHARS = 100
 # Recording every use would make each API request a write; a minute is
 # precise enough to tell which tokens are still in use.
 LAST_USED_PRECISION = timedelta(minutes=1)
+# The longest lifetime a token can be given, in days: ten years.
+MAX_EXPIRY_DAYS = 3650
+EXPIRY_FORMAT = "%Y-%m-%d %H:%M UTC"
+
+TokenState = Literal["active", "expired", "revoked"]
 
 
 @dataclass(frozen=True)
@@ -47,10 +53,34 @@ def token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def expiry_in(days: int | None, now: datetime | None = None) -> datetime | None:
+    """When a token made now expires after `days` (None: never)."""
+    if days is None:
+        return None
+    if not 1 <= days <= MAX_EXPIRY_DAYS:
+        raise FlowdeskError(
+            f"A token expires after 1 to {MAX_EXPIRY_DAYS:,} days; got {days}."
+        )
+    return (now or utcnow()) + timedelta(days=days)
+
+
+def token_state(record: ApiToken, now: datetime | None = None) -> TokenState:
+    if record.revoked_at is not None:
+        return "revoked"
+    if record.expires_at is not None and record.expires_at <= (now or utcnow()):
+        return "expired"
+    return "active"
+
+
 def create_token(
-    session: Session, name: str, owner: User, scopes: list[str]
+    session: Session,
+    name: str,
+    owner: User,
+    scopes: list[str],
+    expires_at: datetime | None = None,
 ) -> NewToken:
-    """Make a token for `owner` with `scopes`, which the owner must hold."""
+    """Make a token for `owner` with `scopes`, which the owner must hold,
+    valid until revoked or until `expires_at`."""
     name = name.strip()
     if not name or len(name) > MAX_NAME_CHARS:
         raise FlowdeskError(
@@ -68,6 +98,11 @@ def create_token(
         )
     if owner.disabled:
         raise Conflict(f"The user {owner.username!r} is disabled.")
+    if expires_at is not None and expires_at <= utcnow():
+        raise FlowdeskError(
+            "A token must expire in the future; got "
+            f"{expires_at.strftime(EXPIRY_FORMAT)}."
+        )
 
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiToken(
@@ -77,16 +112,18 @@ def create_token(
         user_id=owner.id,
         scopes=checked,
         created_at=utcnow(),
+        expires_at=expires_at,
     )
     record.user = owner
     session.add(record)
     session.flush()
     logger.info(
-        "API token %s (%s) created for %s with scopes %s",
+        "API token %s (%s) created for %s with scopes %s, expiring %s",
         record.id,
         name,
         owner.username,
         ",".join(checked),
+        expires_at.strftime(EXPIRY_FORMAT) if expires_at else "never",
     )
     return NewToken(record, secret)
 
@@ -129,7 +166,10 @@ class TokenUse:
 
 def resolve_token(session: Session, secret: str) -> TokenUse | None:
     """The use a Bearer token grants, or None when it is unknown, revoked, or
-    its owner is disabled. Its scopes are cut to those its owner still has."""
+    its owner is disabled. Its scopes are cut to those its owner still has.
+
+    Raises NotSignedIn saying so when the token has expired: its caller holds
+    the token and may learn that, and it tells them what to do."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > MAX_TOKEN_CHARS:
         return None
     record = session.scalar(
@@ -138,6 +178,13 @@ def resolve_token(session: Session, secret: str) -> TokenUse | None:
     if record is None or record.revoked_at is not None or record.user.disabled:
         return None
     now = utcnow()
+    if token_state(record, now) == "expired":
+        assert record.expires_at is not None
+        raise NotSignedIn(
+            f"The API token {record.prefix}... expired on "
+            f"{record.expires_at.strftime(EXPIRY_FORMAT)}; ask an administrator "
+            "for a new one."
+        )
     stale = (
         record.last_used_at is None or now - record.last_used_at >= LAST_USED_PRECISION
     )

@@ -6,10 +6,11 @@ import logging
 import re
 import secrets
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from flowdesk.auth.passwords import (
+    MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     hash_password,
     needs_rehash,
@@ -17,7 +18,7 @@ from flowdesk.auth.passwords import (
 )
 from flowdesk.auth.scopes import ADMIN, ALL_SCOPES
 from flowdesk.auth.sessions import close_user_sessions
-from flowdesk.db.models import Group, User, UserGroup
+from flowdesk.db.models import ApiToken, Flow, Group, Run, User, UserGroup
 from flowdesk.db.types import utcnow
 from flowdesk.errors import Conflict, FlowdeskError, NotFound
 
@@ -39,6 +40,11 @@ def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise FlowdeskError(
             f"The password must have at least {MIN_PASSWORD_LENGTH} characters."
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise FlowdeskError(
+            f"The password must have at most {MAX_PASSWORD_LENGTH:,} characters; "
+            f"this one has {len(password):,}."
         )
 
 
@@ -126,8 +132,27 @@ def set_scopes(
             "You cannot take the admin scope from your own account; ask another "
             "administrator, or use `flowdesk users set-scopes`."
         )
+    if ADMIN not in checked:
+        _keep_an_administrator(session, user, "without the admin scope")
     user.scopes = checked
     logger.info("user %s now has scopes %s", user.username, ",".join(checked) or "-")
+
+
+def _keep_an_administrator(session: Session, user: User, change: str) -> None:
+    # Someone must still be able to administer: the last enabled holder of
+    # the admin scope cannot be deleted, disabled or lose the scope.
+    if ADMIN not in user.scopes or user.disabled:
+        return
+    admins = [
+        other
+        for other in list_users(session)
+        if ADMIN in other.scopes and not other.disabled
+    ]
+    if admins == [user]:
+        raise Conflict(
+            f"The user {user.username!r} is the last enabled administrator and "
+            f"cannot be {change}; give another user the admin scope first."
+        )
 
 
 def set_groups(session: Session, user: User, names: list[str]) -> None:
@@ -149,6 +174,7 @@ def disable_user(session: Session, user: User, actor: User | None = None) -> Non
     """Disable the account: its sessions end and its API tokens stop working."""
     if actor is not None and actor.id == user.id:
         raise Conflict("You cannot disable your own account.")
+    _keep_an_administrator(session, user, "disabled")
     user.disabled = True
     close_user_sessions(session, user)
     logger.info("user %s disabled", user.username)
@@ -164,6 +190,50 @@ def reset_password(session: Session, user: User, password: str) -> None:
     set_password(session, user, password)
     close_user_sessions(session, user)
     logger.info("password of user %s changed", user.username)
+
+
+class WrongPassword(FlowdeskError):
+    """The current password given for a change of it is not the user's."""
+
+
+def change_own_password(
+    session: Session, user: User, current: str, new: str, repeated: str
+) -> None:
+    """A user's change of their own password: the current one must be right
+    and the new one typed twice. Every session of the user ends; the caller
+    opens the one to continue in."""
+    if not verify_password(user.password_hash, current):
+        raise WrongPassword("The current password is not right.")
+    if new != repeated:
+        raise FlowdeskError(
+            "The new password and its repetition differ; type the same password "
+            "in both fields."
+        )
+    if new == current:
+        raise FlowdeskError("The new password is the same as the current one.")
+    set_password(session, user, new)
+    close_user_sessions(session, user)
+    logger.info("user %s changed their own password", user.username)
+
+
+def delete_user(session: Session, user: User, actor: User | None = None) -> None:
+    """Delete the account with its sessions, API tokens and group memberships.
+    Its runs stay, without a user. Nobody deletes themselves, and the last
+    enabled administrator stays, so that someone can still administer."""
+    if actor is not None and actor.id == user.id:
+        raise Conflict("You cannot delete your own account.")
+    _keep_an_administrator(session, user, "deleted")
+
+    kept = session.scalar(
+        select(func.count()).select_from(Run).where(Run.user_id == user.id)
+    )
+    session.execute(update(Run).where(Run.user_id == user.id).values(user_id=None))
+    close_user_sessions(session, user)
+    session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+    # The ORM removes the user's group memberships with the user.
+    session.delete(user)
+    session.flush()
+    logger.info("user %s deleted; %s of their runs kept", user.username, kept)
 
 
 # Commas separate groups where they are typed as one line of text.
@@ -191,6 +261,37 @@ def create_group(session: Session, name: str) -> Group:
     session.flush()
     logger.info("group %s created", name)
     return group
+
+
+def get_group(session: Session, name: str) -> Group:
+    group = session.scalar(select(Group).where(Group.name == name))
+    if group is None:
+        raise NotFound(f"There is no group named {name!r}.")
+    return group
+
+
+def flows_limited_to(session: Session, name: str) -> list[Flow]:
+    """The flows whose interactive mode is limited to the group `name`."""
+    query = select(Flow).where(Flow.deleted_at.is_(None)).order_by(Flow.id)
+    return [flow for flow in session.scalars(query) if name in flow.groups]
+
+
+def delete_group(session: Session, group: Group) -> None:
+    """Delete the group and take every user out of it.
+
+    Flows that name it keep the name in their definitions: those are
+    versioned, and often applied from files. No user is in a deleted group, so
+    a flow limited to it alone is shown to developers and administrators only,
+    never to everyone."""
+    members = session.scalar(
+        select(func.count())
+        .select_from(UserGroup)
+        .where(UserGroup.group_id == group.id)
+    )
+    session.execute(delete(UserGroup).where(UserGroup.group_id == group.id))
+    session.delete(group)
+    session.flush()
+    logger.info("group %s deleted; %s members taken out", group.name, members)
 
 
 def list_groups(session: Session) -> list[tuple[Group, int]]:

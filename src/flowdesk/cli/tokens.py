@@ -24,21 +24,27 @@ def tokens_create(
     scope: list[str] = typer.Option(
         [], help="A scope of the token (the user must hold it); repeatable."
     ),
+    expires_in: int | None = typer.Option(
+        None, "--expires-in", metavar="DAYS", help="Expire after DAYS days."
+    ),
 ) -> None:
     """Create a token and print it, this once."""
-    from flowdesk.auth.tokens import create_token
+    from flowdesk.auth.tokens import EXPIRY_FORMAT, create_token, expiry_in
     from flowdesk.auth.users import get_user
     from flowdesk.cli.main import err, out
     from flowdesk.system import open_system
 
+    expires_at = expiry_in(expires_in)
     with open_system().db.transaction() as session:
-        made = create_token(session, name, get_user(session, user), scope)
+        owner = get_user(session, user)
+        made = create_token(session, name, owner, scope, expires_at)
         token_id, scopes = made.record.id, ", ".join(made.record.scopes)
+    expiry = expires_at.strftime(EXPIRY_FORMAT) if expires_at else "never"
     # The token alone on standard output, so that a script can capture it.
     out.print(made.secret, markup=False)
     err.print(
-        f"Token {token_id} ({name}) for {user} with {scopes}. It is shown only "
-        "this once; store it now.",
+        f"Token {token_id} ({name}) for {user} with {scopes}, expiring {expiry}. "
+        "It is shown only this once; store it now.",
         markup=False,
     )
 
@@ -46,8 +52,9 @@ def tokens_create(
 @tokens_app.command("list")
 @reported
 def tokens_list() -> None:
-    """List tokens: id, name, user, scopes, when made and last used, state."""
-    from flowdesk.auth.tokens import list_tokens
+    """List tokens: id, name, user, scopes, when made, last used and expiring,
+    and their state (active, expired, revoked)."""
+    from flowdesk.auth.tokens import list_tokens, token_state
     from flowdesk.cli.main import out, print_table
     from flowdesk.system import open_system
 
@@ -57,6 +64,7 @@ def tokens_list() -> None:
         out.print("No API tokens yet; make one with 'flowdesk tokens create NAME'.")
         return
     table = Table("id", "name", "starts with", "user", "scopes", "created", "last used")
+    table.add_column("expires")
     table.add_column("state")
     for token in tokens:
         table.add_row(
@@ -67,7 +75,8 @@ def tokens_list() -> None:
             ", ".join(token.scopes),
             token.created_at.strftime(TIME_FORMAT),
             token.last_used_at.strftime(TIME_FORMAT) if token.last_used_at else "never",
-            "revoked" if token.revoked_at else "active",
+            token.expires_at.strftime(TIME_FORMAT) if token.expires_at else "never",
+            token_state(token),
         )
     print_table(table)
 

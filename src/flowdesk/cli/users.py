@@ -144,6 +144,37 @@ def users_remove_group(name: str, group: list[str]) -> None:
     out.print(f"User {name} is in {groups}.", markup=False)
 
 
+@users_app.command("delete")
+@reported
+def users_delete(
+    name: str,
+    yes: bool = typer.Option(False, "--yes", help="Delete without asking."),
+) -> None:
+    """Delete a user; the runs they started remain.
+
+    Their sessions, API tokens and group memberships go with them."""
+    from flowdesk.auth.users import delete_user, get_user
+    from flowdesk.cli.main import out
+    from flowdesk.system import open_system
+
+    confirm(f"Delete the user {name}? Their runs remain, without a user.", yes)
+    with open_system().db.transaction() as session:
+        delete_user(session, get_user(session, name))
+    out.print(f"User {name} deleted.", markup=False)
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Go on when `yes` or when the person at the terminal agrees."""
+    from flowdesk.errors import FlowdeskError
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise FlowdeskError("Nothing was deleted: confirm with --yes.")
+    if not typer.confirm(question, default=False):
+        raise FlowdeskError("Nothing was deleted.")
+
+
 @groups_app.command("list")
 @reported
 def groups_list() -> None:
@@ -175,3 +206,31 @@ def groups_create(name: str) -> None:
         group = create_group(session, name)
         created = group.name
     out.print(f"Created group {created}.", markup=False)
+
+
+@groups_app.command("delete")
+@reported
+def groups_delete(
+    name: str,
+    yes: bool = typer.Option(False, "--yes", help="Delete without asking."),
+) -> None:
+    """Delete a group and take its members out of it.
+
+    Flows limited to it keep its name: flow users outside their other groups
+    no longer see them."""
+    from flowdesk.auth.users import delete_group, flows_limited_to, get_group
+    from flowdesk.cli.main import err, out
+    from flowdesk.system import open_system
+
+    confirm(f"Delete the group {name}?", yes)
+    with open_system().db.transaction() as session:
+        group = get_group(session, name)
+        flows = [flow.id for flow in flows_limited_to(session, group.name)]
+        delete_group(session, group)
+    out.print(f"Group {name} deleted.", markup=False)
+    if flows:
+        err.print(
+            f"Flows still limited to {name}, now hidden from flow users outside "
+            f"their other groups: {', '.join(flows)}.",
+            markup=False,
+        )

@@ -16,10 +16,12 @@ from flowdesk.runs.recovery import recover, sweep
 from flowdesk.schedules.scheduler import Scheduler
 from flowdesk.system import System
 from flowdesk.web.errors import install_error_handlers
-from flowdesk.web.limits import BodyLimit
+from flowdesk.web.limits import FORM_LIMITS, BodyLimit
 from flowdesk.web.routes import (
+    account,
     admin,
     api,
+    connections,
     editor,
     interactive,
     runs,
@@ -65,6 +67,8 @@ def create_app(system: System) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
+        # For any `Form()` parameter: the limits web.limits.read_form applies.
+        form_limits=FORM_LIMITS,
     )
     app.state.system = system
     app.state.scheduler = scheduler
@@ -78,6 +82,8 @@ def create_app(system: System) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(api.router)
     app.include_router(editor.router)
+    app.include_router(connections.router)
     app.include_router(secrets.router)
     app.include_router(admin.router)
+    app.include_router(account.router)
     return app

@@ -48,9 +48,13 @@ POLICY: dict[tuple[str, str], Access] = {
     ("GET", "/"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/login"): PUBLIC,
-    # No session to tie a token to yet: the Origin/Referer check guards it.
+    # No session to tie a token to yet: the pre-session token of the sign-in
+    # form and the Origin/Referer check guard it.
     ("POST", "/login"): Access(public=True, csrf=True),
     ("POST", "/logout"): Access(csrf=True),
+    # One's own account.
+    ("GET", "/account"): SIGNED_IN,
+    ("POST", "/account/password"): Access(csrf=True),
     ("GET", "/api/v1/openapi.json"): PUBLIC,
     # Interactive Flows.
     ("GET", "/interactive-flows"): needs(FLOW_RUN),
@@ -92,6 +96,15 @@ POLICY: dict[tuple[str, str], Access] = {
     ("POST", "/flows/{flow_id}/test-run"): needs(FLOW_EDIT, csrf=True),
     ("GET", "/flows/{flow_id}/delete"): needs(FLOW_EDIT),
     ("POST", "/flows/{flow_id}/delete"): needs(FLOW_EDIT, csrf=True),
+    # Connections, beside the editor: steps name them, and credentials are
+    # only the names of secrets, whose values stay with administrators.
+    ("GET", "/connections"): needs(FLOW_EDIT),
+    ("POST", "/connections"): needs(FLOW_EDIT, csrf=True),
+    ("GET", "/connections/new"): needs(FLOW_EDIT),
+    ("GET", "/connections/{connection_name}/edit"): needs(FLOW_EDIT),
+    ("POST", "/connections/{connection_name}/edit"): needs(FLOW_EDIT, csrf=True),
+    ("GET", "/connections/{connection_name}/delete"): needs(FLOW_EDIT),
+    ("POST", "/connections/{connection_name}/delete"): needs(FLOW_EDIT, csrf=True),
     # Administration.
     ("GET", "/admin/users"): needs(ADMIN),
     ("POST", "/admin/users"): needs(ADMIN, csrf=True),
@@ -101,8 +114,12 @@ POLICY: dict[tuple[str, str], Access] = {
     ("POST", "/admin/users/{username}/password"): needs(ADMIN, csrf=True),
     ("POST", "/admin/users/{username}/disable"): needs(ADMIN, csrf=True),
     ("POST", "/admin/users/{username}/enable"): needs(ADMIN, csrf=True),
+    ("GET", "/admin/users/{username}/delete"): needs(ADMIN),
+    ("POST", "/admin/users/{username}/delete"): needs(ADMIN, csrf=True),
     ("GET", "/admin/groups"): needs(ADMIN),
     ("POST", "/admin/groups"): needs(ADMIN, csrf=True),
+    ("GET", "/admin/groups/{group}/delete"): needs(ADMIN),
+    ("POST", "/admin/groups/{group}/delete"): needs(ADMIN, csrf=True),
     ("GET", "/admin/tokens"): needs(ADMIN),
     ("POST", "/admin/tokens"): needs(ADMIN, csrf=True),
     ("POST", "/admin/tokens/{token_id}/revoke"): needs(ADMIN, csrf=True),

@@ -1,6 +1,8 @@
 """The administrators' pages: users (create, scopes, groups, disable, a new
-password), groups, and API tokens (made with scopes, shown once, revoked).
-Every page needs the admin scope; the rules live in `flowdesk.auth`."""
+password, delete), groups (create, delete), and API tokens (made with scopes
+and an expiry, shown once, revoked). Every page needs the admin scope; the
+rules live in `flowdesk.auth`. Deleting asks for confirmation on a page of its
+own, so that it works without JavaScript."""
 
 from __future__ import annotations
 
@@ -8,17 +10,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
+from flowdesk.auth.passwords import MAX_PASSWORD_LENGTH
 from flowdesk.auth.scopes import ADMIN, ALL_SCOPES, SCOPE_NAMES
-from flowdesk.auth.tokens import create_token, list_tokens, revoke_token
+from flowdesk.auth.tokens import (
+    MAX_NAME_CHARS,
+    create_token,
+    expiry_in,
+    list_tokens,
+    revoke_token,
+    token_state,
+)
 from flowdesk.auth.users import (
     create_group,
     create_user,
+    delete_group,
+    delete_user,
     disable_user,
     enable_user,
+    flows_limited_to,
+    get_group,
     get_user,
     list_groups,
     list_users,
@@ -29,6 +44,7 @@ from flowdesk.auth.users import (
 from flowdesk.db.models import User
 from flowdesk.errors import FlowdeskError, NotFound
 from flowdesk.web.auth import Viewer, csrf_protected, require, system_of
+from flowdesk.web.limits import small_form, text_field, text_fields
 from flowdesk.web.templating import render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -36,6 +52,19 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 USERS = "/admin/users"
 GROUPS = "/admin/groups"
 TOKENS = "/admin/tokens"
+
+# Longest texts the forms take: a user or group name, a line of groups.
+NAME_CHARS = 100
+GROUPS_CHARS = 10_000
+SCOPE_CHARS = 20
+# The lifetimes offered for a new token, in days; "" is never.
+EXPIRY_CHOICES = (
+    ("", "Never"),
+    ("7", "7 days"),
+    ("30", "30 days"),
+    ("90", "90 days"),
+    ("365", "1 year"),
+)
 
 # What a redirect after a change says. Only these fixed sentences can appear,
 # so a crafted link cannot put words on an administrator's page.
@@ -47,7 +76,13 @@ USER_NOTICES = {
     "disabled": "The user was disabled; their sessions and API tokens stopped.",
     "enabled": "The user was enabled and can sign in again.",
 }
-GROUP_NOTICES = {"created": "The group was created."}
+USERS_NOTICES = {
+    "deleted": "The user was deleted. Their runs remain, started by a deleted user.",
+}
+GROUP_NOTICES = {
+    "created": "The group was created.",
+    "deleted": "The group was deleted and its members taken out of it.",
+}
 TOKEN_NOTICES = {"revoked": "The token was revoked; it is refused from now on."}
 
 UserChange = Callable[[Session, User], object]
@@ -67,6 +102,23 @@ class NewTokenForm:
     name: str = ""
     username: str = ""
     scopes: Sequence[str] = ("flow:run",)
+    expires_in: str = "90"
+
+
+def _scopes_of(form: FormData) -> list[str]:
+    return text_fields(form, "scope", SCOPE_CHARS, max_values=len(ALL_SCOPES))
+
+
+def _days(text: str) -> int | None:
+    """The expiry choice of the token form as days; "" is never."""
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise FlowdeskError(
+            f"The expiry must be a whole number of days, or never; got {text!r}."
+        )
+    return int(text)
 
 
 def split_groups(text: str) -> list[str]:
@@ -85,20 +137,22 @@ def _scope_choices(chosen: Sequence[str]) -> list[dict[str, object]]:
 
 
 @router.get("/users")
-def users_page(request: Request, viewer: Viewer = Depends(require(ADMIN))) -> Response:
-    return _users_page(request)
+def users_page(
+    request: Request, done: str = "", viewer: Viewer = Depends(require(ADMIN))
+) -> Response:
+    return _users_page(request, notice=USERS_NOTICES.get(done))
 
 
 @router.post("/users")
 def new_user(
     request: Request,
-    username: str = Form(""),
-    password: str = Form(""),
-    scope: list[str] = Form([]),
-    groups: str = Form(""),
     viewer: Viewer = Depends(csrf_protected(ADMIN)),
+    form: FormData = Depends(small_form()),
 ) -> Response:
-    username = username.strip()
+    username = text_field(form, "username", NAME_CHARS).strip()
+    password = text_field(form, "password", MAX_PASSWORD_LENGTH)
+    scope = _scopes_of(form)
+    groups = text_field(form, "groups", GROUPS_CHARS)
     try:
         with system_of(request).db.transaction() as session:
             create_user(session, username, password, scope, split_groups(groups))
@@ -111,6 +165,7 @@ def new_user(
 def _users_page(
     request: Request,
     *,
+    notice: str | None = None,
     error: str | None = None,
     typed: NewUserForm | None = None,
     status: int = 200,
@@ -124,6 +179,7 @@ def _users_page(
         {
             "nav": "users",
             "users": users,
+            "notice": notice,
             "error": error,
             "typed": typed,
             "scope_choices": _scope_choices(typed.scopes),
@@ -146,9 +202,10 @@ def user_page(
 def save_scopes(
     request: Request,
     username: str,
-    scope: list[str] = Form([]),
     viewer: Viewer = Depends(csrf_protected(ADMIN)),
+    form: FormData = Depends(small_form()),
 ) -> Response:
+    scope = _scopes_of(form)
     return _change_user(
         request,
         username,
@@ -161,10 +218,10 @@ def save_scopes(
 def save_groups(
     request: Request,
     username: str,
-    groups: str = Form(""),
     viewer: Viewer = Depends(csrf_protected(ADMIN)),
+    form: FormData = Depends(small_form()),
 ) -> Response:
-    names = split_groups(groups)
+    names = split_groups(text_field(form, "groups", GROUPS_CHARS))
     return _change_user(
         request,
         username,
@@ -177,9 +234,10 @@ def save_groups(
 def save_password(
     request: Request,
     username: str,
-    password: str = Form(""),
     viewer: Viewer = Depends(csrf_protected(ADMIN)),
+    form: FormData = Depends(small_form()),
 ) -> Response:
+    password = text_field(form, "password", MAX_PASSWORD_LENGTH)
     return _change_user(
         request,
         username,
@@ -205,6 +263,40 @@ def enable(
     request: Request, username: str, viewer: Viewer = Depends(csrf_protected(ADMIN))
 ) -> Response:
     return _change_user(request, username, enable_user, "enabled")
+
+
+@router.get("/users/{username}/delete")
+def confirm_user_deletion(
+    request: Request, username: str, viewer: Viewer = Depends(require(ADMIN))
+) -> Response:
+    return _user_deletion_page(request, username)
+
+
+@router.post("/users/{username}/delete")
+def remove_user(
+    request: Request, username: str, viewer: Viewer = Depends(csrf_protected(ADMIN))
+) -> Response:
+    try:
+        with system_of(request).db.transaction() as session:
+            delete_user(session, get_user(session, username), actor=viewer.user)
+    except NotFound:
+        raise
+    except FlowdeskError as error:
+        return _user_deletion_page(request, username, error=error.message, status=409)
+    return RedirectResponse(f"{USERS}?done=deleted", status_code=303)
+
+
+def _user_deletion_page(
+    request: Request, username: str, *, error: str | None = None, status: int = 200
+) -> Response:
+    with system_of(request).db.reading() as session:
+        user = get_user(session, username)
+    return render(
+        request,
+        "admin/user_delete.html",
+        {"nav": "users", "user": user, "error": error},
+        status_code=status,
+    )
 
 
 def _change_user(
@@ -264,15 +356,40 @@ def groups_page(
 @router.post("/groups")
 def new_group(
     request: Request,
-    name: str = Form(""),
     viewer: Viewer = Depends(csrf_protected(ADMIN)),
+    form: FormData = Depends(small_form()),
 ) -> Response:
+    name = text_field(form, "name", NAME_CHARS)
     try:
         with system_of(request).db.transaction() as session:
             create_group(session, name)
     except FlowdeskError as error:
         return _groups_page(request, error=error.message, name=name, status=422)
     return RedirectResponse(f"{GROUPS}?done=created", status_code=303)
+
+
+@router.get("/groups/{group}/delete")
+def confirm_group_deletion(
+    request: Request, group: str, viewer: Viewer = Depends(require(ADMIN))
+) -> Response:
+    with system_of(request).db.reading() as session:
+        found = get_group(session, group)
+        members = dict(list_groups(session))[found]
+        flows = flows_limited_to(session, found.name)
+    return render(
+        request,
+        "admin/group_delete.html",
+        {"nav": "groups", "group": found, "members": members, "flows": flows},
+    )
+
+
+@router.post("/groups/{group}/delete")
+def remove_group(
+    request: Request, group: str, viewer: Viewer = Depends(csrf_protected(ADMIN))
+) -> Response:
+    with system_of(request).db.transaction() as session:
+        delete_group(session, get_group(session, group))
+    return RedirectResponse(f"{GROUPS}?done=deleted", status_code=303)
 
 
 def _groups_page(
@@ -312,16 +429,20 @@ def tokens_page(
 @router.post("/tokens")
 def new_token(
     request: Request,
-    name: str = Form(""),
-    username: str = Form(""),
-    scope: list[str] = Form([]),
     viewer: Viewer = Depends(csrf_protected(ADMIN)),
+    form: FormData = Depends(small_form()),
 ) -> Response:
+    name = text_field(form, "name", MAX_NAME_CHARS)
+    username = text_field(form, "username", NAME_CHARS)
+    scope = _scopes_of(form)
+    expires_in = text_field(form, "expires_in", 10)
     try:
+        expires_at = expiry_in(_days(expires_in))
         with system_of(request).db.transaction() as session:
-            made = create_token(session, name, get_user(session, username), scope)
+            owner = get_user(session, username)
+            made = create_token(session, name, owner, scope, expires_at)
     except FlowdeskError as error:
-        typed = NewTokenForm(name, username, scope)
+        typed = NewTokenForm(name, username, scope, expires_in)
         return _tokens_page(request, error=error.message, typed=typed, status=422)
     # The one time the token is shown: never stored, never cached.
     response = _tokens_page(request, secret=made.secret, status=201)
@@ -348,7 +469,7 @@ def _tokens_page(
     status: int = 200,
 ) -> Response:
     with system_of(request).db.reading() as session:
-        tokens = list_tokens(session)
+        tokens = [(token, token_state(token)) for token in list_tokens(session)]
         users = list_users(session)
     typed = typed or NewTokenForm()
     return render(
@@ -363,6 +484,7 @@ def _tokens_page(
             "typed": typed,
             "secret": secret,
             "scope_choices": _scope_choices(typed.scopes),
+            "expiry_choices": EXPIRY_CHOICES,
         },
         status_code=status,
     )

@@ -6,18 +6,28 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from flowdesk.auth.scopes import ADMIN
 from flowdesk.errors import FlowdeskError, NotFound
-from flowdesk.secrets.store import delete_secret, list_secrets, secret_box, set_secret
+from flowdesk.secrets.store import (
+    LONGEST_VALUE,
+    delete_secret,
+    list_secrets,
+    secret_box,
+    set_secret,
+)
 from flowdesk.web.auth import Viewer, csrf_protected, require, system_of
+from flowdesk.web.limits import small_form, text_field
 from flowdesk.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
 PAGE = "/admin/secrets"
+# A secret's name has at most 100 characters.
+SECRET_NAME_CHARS = 100
 
 
 @router.get(PAGE)
@@ -33,12 +43,12 @@ def secrets_page(
 @router.post(PAGE)
 def save_secret(
     request: Request,
-    name: str = Form(""),
-    value: str = Form(""),
     viewer: Viewer = Depends(csrf_protected(ADMIN)),
+    form: FormData = Depends(small_form()),
 ) -> Response:
     system = system_of(request)
-    name = name.strip()
+    name = text_field(form, "name", SECRET_NAME_CHARS).strip()
+    value = text_field(form, "value", LONGEST_VALUE)
     try:
         with system.db.transaction() as session:
             set_secret(session, secret_box(system.settings), name, value)
