@@ -157,4 +157,38 @@ def test_connections_set_refuses_incomplete_auth(flowdesk: Invoke) -> None:
     )
 
     assert result.exit_code == 1
-    assert "error: --auth basic needs --username." in result.output
+    assert "error: --username: Basic authentication needs a user name." in result.output
+
+
+def test_connections_set_names_the_option_of_each_problem(flowdesk: Invoke) -> None:
+    result = flowdesk(
+        "connections",
+        "set",
+        "shop",
+        "--base-url",
+        "shop.example",
+        "--header",
+        "Accept: text/csv",
+        "--header",
+        "Bad Header=1",
+        "--auth",
+        "bearer",
+        "--username",
+        "robot",
+    )
+
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert [line.partition(": ")[2].partition(":")[0] for line in lines] == [
+        "--base-url",
+        "--header",
+        "--secret",
+        "--username",
+    ]
+    assert "got 'shop.example'" in lines[0]
+    assert "'Bad Header' is not a valid HTTP header name" in lines[1]
+    assert (
+        "used only by basic authentication, and this connection's is bearer"
+        in (lines[3])
+    )
+    assert "No connections yet" in flowdesk("connections", "list").stdout

@@ -3,14 +3,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
 
 from flowdesk.cli.secrets import reported
+from flowdesk.errors import FieldError, InputError
 
 connections_app = typer.Typer(
     help="Manage connections: base URL, headers and authentication for http steps.",
     no_args_is_help=True,
 )
+
+# The option of each field that flowdesk.secrets.connections names.
+OPTIONS = {
+    "name": "NAME",
+    "base_url": "--base-url",
+    "headers": "--header",
+    "auth": "--auth",
+    "secret": "--secret",
+    "username": "--username",
+    "location": "--in",
+    "param_name": "--param-name",
+}
 
 
 @connections_app.command("set")
@@ -21,7 +37,9 @@ def connections_set(
         ..., "--base-url", help="Where relative step URLs start, e.g. https://api/v1."
     ),
     header: list[str] = typer.Option(
-        [], "--header", help="A default header as Name=value; repeatable."
+        [],
+        "--header",
+        help="A default header as Name=value or 'Name: value'; repeatable.",
     ),
     auth: str = typer.Option(
         "none", "--auth", help="Authentication: none, bearer, basic or api_key."
@@ -43,24 +61,23 @@ def connections_set(
 ) -> None:
     """Create a connection or replace its settings."""
     from flowdesk.cli.main import err, out
-    from flowdesk.errors import FlowdeskError
-    from flowdesk.secrets.connections import build_auth, set_connection
+    from flowdesk.secrets.connections import ConnectionForm, put_connection
     from flowdesk.secrets.store import list_secrets
     from flowdesk.system import open_system
 
-    headers = {}
-    for pair in header:
-        key, sign, value = pair.partition("=")
-        if not sign or not key.strip():
-            raise FlowdeskError(f"--header must look like Name=value, got {pair!r}.")
-        headers[key.strip()] = value.strip()
-    stored_auth = build_auth(
-        auth, secret, username=username, location=location, param_name=param_name
+    form = ConnectionForm(
+        name=name,
+        base_url=base_url,
+        headers=header,
+        auth=auth,
+        secret=secret or "",
+        username=username or "",
+        location=location or "",
+        param_name=param_name or "",
     )
-
     system = open_system()
-    with system.db.transaction() as session:
-        created = set_connection(session, name, base_url, headers, stored_auth)
+    with as_options(), system.db.transaction() as session:
+        created = put_connection(session, form, strict=True)
         known = {row.name for row in list_secrets(session)}
     out.print(f"Connection {name} {'created' if created else 'changed'}.", markup=False)
     if secret and secret not in known:
@@ -69,6 +86,18 @@ def connections_set(
             f" 'flowdesk secrets set {secret}'.",
             markup=False,
         )
+
+
+@contextmanager
+def as_options() -> Iterator[None]:
+    """Name the options, rather than the form's fields, in refusals."""
+    try:
+        yield
+    except InputError as error:
+        errors = [
+            FieldError(OPTIONS.get(e.field, e.field), e.message) for e in error.errors
+        ]
+        raise InputError(errors) from None
 
 
 @connections_app.command("list")

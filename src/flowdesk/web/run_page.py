@@ -1,6 +1,7 @@
 """The run page's parts outside the handlers: who may see a run, what its page
-shows, its live events as a server-sent event stream, and its HTML result
-wrapped for the sandboxed frame."""
+shows (including the runs it started and the run that started it), its live
+events as a server-sent event stream, and its HTML result wrapped for the
+sandboxed frame."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload
 
 from flowdesk.db.models import Run, RunEvent
 from flowdesk.db.types import utcnow
@@ -56,6 +58,8 @@ STATE_LABELS = {
 # A long log is cut to its end on the page, which would otherwise grow without
 # bound for a flow that logs in a loop.
 LOG_LINES_SHOWN = 1000
+# The same for the runs a `run_flow` step in a loop starts.
+CHILD_RUNS_SHOWN = 50
 
 # Proxies close connections that stay silent for a minute or so.
 HEARTBEAT_SECONDS = 15.0
@@ -92,6 +96,81 @@ class RunView:
     launch_url: str | None
     new_inputs_url: str | None
     started_by: str | None
+    parent: RunLink | None
+    children: list[RunLink]
+    # All child runs, when there are more than the CHILD_RUNS_SHOWN listed.
+    children_total: int
+
+
+@dataclass(frozen=True)
+class RunLink:
+    """A run started by a `run_flow` step, or the run that started one, as the
+    run page names it: `url` is None when the viewer may not open it."""
+
+    run_id: str
+    flow_name: str
+    state: str
+    label: str
+    created_at: datetime
+    url: str | None
+
+
+def _run_link(run: Run, viewer: Viewer) -> RunLink:
+    visible = viewer.may_see_run(run.user_id)
+    return RunLink(
+        run_id=run.id,
+        flow_name=run.flow.name,
+        state=run.state,
+        label=STATE_LABELS.get(run.state, run.state.title()),
+        created_at=run.created_at,
+        url=f"/runs/{quote(run.id)}" if visible else None,
+    )
+
+
+def child_runs(session: Session, run_id: str, limit: int) -> list[Run]:
+    """The first `limit` runs that `run_id` started, oldest first, with their
+    flows."""
+    query = (
+        select(Run)
+        .options(joinedload(Run.flow))
+        .where(Run.parent_run_id == run_id)
+        .order_by(Run.created_at, Run.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def visible_child_ids(session: Session, run_id: str, viewer: Viewer) -> list[str]:
+    """The ids of the runs that `run_id` started which the viewer may see."""
+    query = select(Run.id, Run.user_id).where(Run.parent_run_id == run_id)
+    rows = session.execute(query.order_by(Run.created_at, Run.id))
+    return [child_id for child_id, user_id in rows if viewer.may_see_run(user_id)]
+
+
+def _family(
+    session: Session, run: Run, viewer: Viewer
+) -> tuple[RunLink | None, list[RunLink], int]:
+    """The run's parent and its first children as links, and how many children
+    it has in all."""
+    parent = None
+    if run.parent_run_id is not None:
+        parent_run = session.get(Run, run.parent_run_id)
+        parent = _run_link(parent_run, viewer) if parent_run else None
+
+    children = child_runs(session, run.id, CHILD_RUNS_SHOWN)
+    total = len(children)
+    if total == CHILD_RUNS_SHOWN:
+        count = select(func.count()).select_from(Run)
+        total = session.scalar(count.where(Run.parent_run_id == run.id)) or total
+    return parent, [_run_link(child, viewer) for child in children], total
+
+
+def starter_name(run: Run) -> str:
+    """Who started `run` as run lists show it: their user name, "deleted user",
+    or "" when flowdesk did (a schedule, the command line)."""
+    if run.user is not None:
+        return run.user.username
+    return states.DELETED_USER if run.trigger in states.PERSON_TRIGGERS else ""
 
 
 def run_view(session: Session, run_id: str, viewer: Viewer) -> RunView:
@@ -109,6 +188,9 @@ def run_view(session: Session, run_id: str, viewer: Viewer) -> RunView:
     started_by = None
     if run.user is not None and run.user_id != viewer.user.id:
         started_by = run.user.username
+    elif run.user_id is None and run.trigger in states.PERSON_TRIGGERS:
+        started_by = states.DELETED_USER
+    parent, children, children_total = _family(session, run, viewer)
     return RunView(
         run=run,
         flow_name=run.flow.name,
@@ -122,6 +204,9 @@ def run_view(session: Session, run_id: str, viewer: Viewer) -> RunView:
         launch_url=launch_url,
         new_inputs_url=new_inputs_url,
         started_by=started_by,
+        parent=parent,
+        children=children,
+        children_total=children_total,
     )
 
 

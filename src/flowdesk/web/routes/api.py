@@ -12,7 +12,7 @@ from flowdesk.auth.scopes import ALL_SCOPES
 from flowdesk.db.models import Flow, Run
 from flowdesk.errors import NotFound
 from flowdesk.flows.service import flow_visible_to, get_flow, list_interactive_flows
-from flowdesk.runs.service import get_run, list_runs, start_run
+from flowdesk.runs.service import list_runs, start_run
 from flowdesk.web.auth import (
     RUN_SCOPES,
     Viewer,
@@ -21,6 +21,7 @@ from flowdesk.web.auth import (
     signed_in,
     system_of,
 )
+from flowdesk.web.run_page import visible_child_ids, visible_run
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -49,6 +50,16 @@ class RunOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     url: str
+    parent_run_id: str | None = Field(
+        default=None, description="The run whose run_flow step started this one."
+    )
+
+
+class RunDetail(RunOut):
+    child_run_ids: list[str] = Field(
+        description="The runs this run's run_flow steps started, oldest first;"
+        " those the caller may see."
+    )
 
 
 class RunList(BaseModel):
@@ -94,6 +105,7 @@ def _run_out(run: Run) -> RunOut:
         started_at=run.started_at,
         finished_at=run.finished_at,
         url=f"/runs/{run.id}",
+        parent_run_id=run.parent_run_id,
     )
 
 
@@ -149,15 +161,14 @@ def api_start_run(
     return _run_out(run)
 
 
-@router.get("/runs/{run_id}", response_model=RunOut)
+@router.get("/runs/{run_id}", response_model=RunDetail)
 def api_get_run(
     request: Request, run_id: str, viewer: Viewer = Depends(require(*RUN_SCOPES))
-) -> RunOut:
+) -> RunDetail:
     with system_of(request).db.reading() as session:
-        run = get_run(session, run_id)
-    if not viewer.may_see_run(run.user_id):
-        raise NotFound(f"There is no run with the id '{run_id}'.")
-    return _run_out(run)
+        run = visible_run(session, run_id, viewer)
+        children = visible_child_ids(session, run_id, viewer)
+    return RunDetail(**_run_out(run).model_dump(), child_run_ids=children)
 
 
 @router.get("/runs", response_model=RunList)

@@ -37,6 +37,7 @@ from flowdesk.flows.editing import (
 )
 from flowdesk.flows.service import current_version, delete_flow, get_flow
 from flowdesk.web.auth import Viewer, csrf_protected, require, system_of
+from flowdesk.web.limits import read_form
 from flowdesk.web.routes import editor_api
 from flowdesk.web.templating import STATIC, render
 
@@ -48,7 +49,7 @@ DIST = STATIC / "dist"
 
 
 async def posted_form(request: Request) -> FormData:
-    return await request.form()
+    return await read_form(request)
 
 
 def bundle_url(name: str) -> str | None:
