@@ -40,6 +40,10 @@ class WorkerProcess:
         return f"{socket.gethostname()}:{self.process.pid}"
 
     def start(self, timeout: float = 30.0) -> WorkerProcess:
+        """Start the worker (again, after a stop or a kill) and wait until it
+        takes runs."""
+        # The log is appended to: only what this start writes tells it is up.
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
@@ -55,7 +59,7 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
             )
         wait_until(
-            lambda: self._running() and " started: " in self.log(),
+            lambda: self._running() and " started: " in self.log(offset),
             timeout,
             f"the worker is ready:\n{self.log()}",
         )
@@ -67,8 +71,11 @@ class WorkerProcess:
             raise RuntimeError(f"flowdesk worker exited:\n{self.log()}")
         return True
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    def log(self, offset: int = 0) -> str:
+        """The worker's output, from byte `offset` on."""
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -5,9 +5,12 @@ A run started through one web process streams live to a page of the other and
 can be cancelled there; a worker killed with SIGKILL mid-run leaves its runs
 failed as interrupted while the other worker goes on, and one frozen with
 SIGSTOP is found by its stopped heartbeat within the stale-run time; runs
-started while Redis is down execute once it is back. The last test checks
-that every run the module started has ended, so the tests run in this order,
-on one cluster.
+started while Redis is down execute once it is back, and a cancel asked for
+then still reaches the worker, through the database. Queued runs survive a
+restart of every process and of Redis, and a run of a flow with
+`retry_interrupted` whose worker is killed succeeds on its next attempt. The
+last test checks that every run the module started has ended, so the tests
+run in this order, on one cluster.
 """
 
 from __future__ import annotations
@@ -77,6 +80,17 @@ FLOWS = [
     steps:
       - set: {done: true}
     """,
+    """
+    id: retrying
+    name: Retrying
+    retry_interrupted: 1
+    steps:
+      - status: Working...
+      - if: "{{ run.attempt == 1 }}"
+        then:
+          - sleep: 60
+      - set: {attempt: "{{ run.attempt }}"}
+    """,
 ]
 
 
@@ -124,6 +138,36 @@ class Cluster:
         parts += [f"--- worker\n{worker.log()}" for worker in self.workers]
         return "\n".join(parts)
 
+    def stop_workers(self) -> None:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(WorkerProcess.stop, self.workers))
+
+    def stop_everything(self) -> None:
+        """Stop every web process and worker (as a deployment's shutdown does,
+        with SIGTERM), then Redis, which comes back empty."""
+        for web in self.webs:
+            web.close()
+        with ThreadPoolExecutor(4) as pool:
+            stopping = [pool.submit(web.server.stop) for web in self.webs]
+            stopping += [pool.submit(worker.stop) for worker in self.workers]
+            for future in stopping:
+                future.result()
+        self.redis.stop()
+
+    def start_everything(self, workers: int = 2) -> None:
+        """Start Redis, the web processes and the first `workers` workers."""
+        self.redis.start()
+        servers = [web.server for web in self.webs]
+        with ThreadPoolExecutor(4) as pool:
+            started = [pool.submit(server.start, START_SECONDS) for server in servers]
+            started += [
+                pool.submit(worker.start, START_SECONDS)
+                for worker in self.workers[:workers]
+            ]
+            for future in started:
+                future.result()
+        self.webs = [WebClient(server) for server in servers]
+
 
 @pytest.fixture(scope="module")
 def cluster(
@@ -167,7 +211,7 @@ def cluster(
         )
         for n in range(2)
     ]
-    webs: list[WebClient] = []
+    cluster: Cluster | None = None
     try:
         with ThreadPoolExecutor(4) as pool:
             started = [pool.submit(server.start, START_SECONDS) for server in servers]
@@ -175,9 +219,11 @@ def cluster(
             for future in started:
                 future.result()
         webs = [WebClient(server) for server in servers]
-        yield Cluster(system, redis_server, webs, workers)
+        cluster = Cluster(system, redis_server, webs, workers)
+        yield cluster
     finally:
-        for web in webs:
+        # The cluster's own list: a restart gives it new clients.
+        for web in cluster.webs if cluster is not None else []:
             web.close()
         with ThreadPoolExecutor(4) as pool:
             for process in [*servers, *workers]:
@@ -345,6 +391,101 @@ def test_cluster_runs_started_while_redis_is_down_execute_once_it_is_back(
         cluster.logs()
     )
     assert followed and followed[-1].data["state"] == "succeeded"
+
+
+def test_cluster_cancel_reaches_the_worker_while_redis_is_down(
+    cluster: Cluster,
+) -> None:
+    run_id = cluster.start_run(0, "long", {"seconds": 30})
+    wait_until(
+        lambda: cluster.states([run_id]) == [states.RUNNING], 10, "it is running"
+    )
+
+    cluster.redis.stop()
+    try:
+        asked_at = time.monotonic()
+        # The cancel request cannot travel over Redis; the worker finds it in
+        # the database with its next heartbeat, and the web process waits.
+        cluster.webs[1].cancel(run_id)
+        took = time.monotonic() - asked_at
+        state = cluster.states([run_id])
+    finally:
+        cluster.redis.start()
+
+    assert state == [states.CANCELLED], cluster.logs()
+    # One heartbeat, the recording of the end, and the web process's next look
+    # at the database (once a second).
+    assert took < heartbeat_seconds(STALE_RUN_SECONDS) + 2.5
+    run = cluster.runs([run_id])[run_id]
+    assert run.cancel_requested_at is not None
+    assert run.status_message == states.DEFAULT_MESSAGES[states.CANCELLED]
+
+
+def test_cluster_queued_runs_survive_a_restart_of_every_process(
+    cluster: Cluster,
+) -> None:
+    # Without workers the runs wait as queued, their tasks in Redis.
+    cluster.stop_workers()
+    queued = [cluster.start_run(n % 2, "quick") for n in range(3)]
+    queued.append(cluster.start_run(1, "two-steps"))
+    time.sleep(0.5)
+    assert cluster.states(queued) == [states.QUEUED] * 4
+
+    # Redis has no persistence: the tasks go with it, and only the database
+    # still knows of the runs.
+    cluster.stop_everything()
+    assert cluster.states(queued) == [states.QUEUED] * 4
+    cluster.start_everything(workers=2)
+
+    wait_until(
+        lambda: cluster.all_in(queued, states.FINISHED),
+        30,
+        "the queued runs have ended",
+    )
+    assert cluster.states(queued) == [states.SUCCEEDED] * 4, cluster.logs()
+    assert len(cluster.runs(queued)) == 4
+
+
+def test_cluster_interrupted_run_of_a_retrying_flow_succeeds_on_its_next_attempt(
+    cluster: Cluster,
+) -> None:
+    run_id = cluster.start_run(0, "retrying")
+    received: list[Received] = []
+    follower = threading.Thread(
+        target=lambda: received.extend(cluster.webs[1].events(run_id, timeout=60)),
+        daemon=True,
+    )
+    follower.start()
+    wait_until(
+        lambda: cluster.states([run_id]) == [states.RUNNING], 15, "it is running"
+    )
+    first_owner = cluster.runs([run_id])[run_id].owner
+    victim = next(w for w in cluster.workers if w.alive() and w.owner == first_owner)
+
+    victim.kill()
+    retried_in = wait_until(
+        lambda: cluster.all_in([run_id], states.FINISHED),
+        DETECTION_BOUND + 10,
+        "the run has ended",
+    )
+    follower.join(timeout=10)
+
+    run = cluster.runs([run_id])[run_id]
+    assert run.state == states.SUCCEEDED, cluster.logs()
+    assert run.attempt == 2
+    assert run.outputs == {"attempt": 2}  # the second attempt started afresh
+    assert run.owner != first_owner
+    # The run page heard it all live: queued again, running again, the end.
+    state_events = [item.data for item in received if item.kind == "state"]
+    assert [data["state"] for data in state_events][-3:] == [
+        "queued",
+        "running",
+        "succeeded",
+    ]
+    assert state_events[-3]["message"] == (
+        "The worker running this flow stopped; starting again (attempt 2 of 2)."
+    )
+    logger.info("the killed worker's run succeeded %.1fs after SIGKILL", retried_in)
 
 
 def test_cluster_every_run_started_is_accounted_for(cluster: Cluster) -> None:

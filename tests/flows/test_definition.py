@@ -903,3 +903,87 @@ def test_flow_definition_is_frozen() -> None:
     with pytest.raises(AttributeError):
         definition.name = "Other"  # type: ignore[misc]
     assert isinstance(definition, FlowDefinition)
+
+
+# Retrying interrupted runs
+
+
+def test_parse_definition_reads_retry_interrupted() -> None:
+    definition = parse_definition(
+        MINIMAL.replace("steps:", "retry_interrupted: 2\nsteps:")
+    )
+
+    assert definition.retry_interrupted == 2
+    assert definition.data["retry_interrupted"] == 2
+    assert parse_definition(dump_definition(definition)) == definition
+
+
+def test_parse_definition_leaves_retry_interrupted_out_of_the_data_when_zero() -> None:
+    # Flows stored before the key existed keep their digest.
+    explicit = parse_definition(
+        MINIMAL.replace("steps:", "retry_interrupted: 0\nsteps:")
+    )
+
+    assert explicit.retry_interrupted == 0
+    assert "retry_interrupted" not in explicit.data
+    assert explicit.digest() == parse_definition(MINIMAL).digest()
+    assert "retry_interrupted" not in dump_definition(explicit)
+
+
+def test_definition_from_data_reads_data_stored_without_retry_interrupted() -> None:
+    stored = {**parse_definition(MINIMAL).data}
+    stored.pop("retry_interrupted", None)
+
+    assert definition_from_data(stored).retry_interrupted == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("6", "retry_interrupted must be at most 5, got 6"),
+        ("-1", "retry_interrupted must be at least 0, got -1"),
+        ("twice", "retry_interrupted must be a whole number, got 'twice'"),
+        ("true", "retry_interrupted must be a whole number, got true"),
+        ("1.5", "retry_interrupted must be a whole number, got 1.5"),
+    ],
+)
+def test_parse_definition_reports_a_bad_retry_interrupted(
+    value: str, message: str
+) -> None:
+    problem = only_problem(
+        f"""\
+        id: demo
+        name: Demo
+        retry_interrupted: {value}
+        steps: []
+        """
+    )
+
+    assert (problem.file, problem.line, problem.path) == (
+        "flow.yaml",
+        3,
+        "retry_interrupted",
+    )
+    assert problem.message == message
+
+
+def test_dump_definition_writes_retry_interrupted_after_the_schedule() -> None:
+    text = ORDER_REPORT.replace("steps:", "retry_interrupted: 1\n\nsteps:", 1)
+
+    dumped = dump_definition(parse_definition(text))
+
+    top_keys = [
+        line.split(":")[0] for line in dumped.splitlines() if line[:1].isalpha()
+    ]
+    assert top_keys[-3:] == ["schedule", "retry_interrupted", "steps"]
+
+
+def test_format_schema_describes_retry_interrupted() -> None:
+    published = FORMAT_SCHEMA["properties"]["retry_interrupted"]
+
+    assert (published["type"], published["minimum"], published["maximum"]) == (
+        "integer",
+        0,
+        5,
+    )
+    assert published["default"] == 0

@@ -98,6 +98,8 @@ class FlowDefinition:
     steps: list[dict[str, Any]]
     outputs: list[str] | None
     data: dict[str, Any]  # the whole normalised definition, as stored
+    # How often a run whose process died mid-run is started again (0: never).
+    retry_interrupted: int = 0
 
     @property
     def input_schema(self) -> dict[str, Any] | bool:
@@ -155,6 +157,8 @@ def definition_from_data(data: dict[str, Any]) -> FlowDefinition:
         steps=data["steps"],
         outputs=data["outputs"],
         data=data,
+        # Absent from versions stored before the key existed.
+        retry_interrupted=data.get("retry_interrupted", 0),
     )
 
 
@@ -430,7 +434,7 @@ def _check_schedule_inputs(
 def _normalise(document: dict[str, Any]) -> dict[str, Any]:
     interactive = document.get("interactive", {})
     schedule = document.get("schedule")
-    return {
+    normal: dict[str, Any] = {
         "id": document["id"],
         "name": document["name"].strip(),
         "location": _normal_location(document.get("location", "")),
@@ -455,6 +459,12 @@ def _normalise(document: dict[str, Any]) -> dict[str, Any]:
         "outputs": document.get("outputs"),
         "steps": document["steps"],
     }
+    # Kept only when set, so that the flows stored before the key existed keep
+    # their digests and an unchanged file applied again stays a no-op.
+    retries = document.get("retry_interrupted", 0)
+    if retries:
+        normal["retry_interrupted"] = int(retries)  # JSON may say 2.0
+    return normal
 
 
 def _unique(items: Iterable[str]) -> list[str]:
@@ -483,7 +493,7 @@ def dump_definition(definition: FlowDefinition) -> str:
     Keys come in the order of DESIGN.md, whatever order the stored data has.
     """
     data = definition.data
-    document = {key: data[key] for key in _TOP_KEYS if data[key] is not None}
+    document = {key: data[key] for key in _TOP_KEYS if data.get(key) is not None}
     document["interactive"] = {
         key: data["interactive"][key] for key in _INTERACTIVE_KEYS
     }
@@ -508,6 +518,7 @@ _TOP_KEYS = (
     "description",
     "interactive",
     "schedule",
+    "retry_interrupted",
     "outputs",
     "steps",
 )

@@ -124,7 +124,9 @@ class CeleryExecutor:
 
     async def cancel(self, run_id: str) -> bool:
         """Ask the worker that holds `run_id` to cancel it, and wait a while for
-        the run to record its end; True if it did."""
+        the run to record its end; True if it did. The request goes over the
+        bus; `service.cancel_run` has stored it in the database too, which the
+        worker reads with its next heartbeat should the bus be away."""
         async with self.bus.subscribe(run_id) as events:
             self.bus.request_cancel(run_id)
             logger.info("asked the workers to cancel run %s", run_id)

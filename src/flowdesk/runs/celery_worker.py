@@ -6,8 +6,8 @@ asyncio loop in a thread of its own, where a `WorkerExecutor` (the local
 executor, heartbeat and all) executes the run, and blocks until the run has
 ended. The task is acknowledged then, so a worker killed mid-run leaves its
 task to be delivered again, which the claim turns into a no-op; the run itself
-is marked interrupted by the recovery sweep of a web or scheduler process once
-its heartbeat stops.
+is marked interrupted (or queued again, for a flow with `retry_interrupted`)
+by the recovery sweep of a web or scheduler process once its heartbeat stops.
 
 Runs started by a run (`run_flow`) execute in the same worker, next to their
 parent, without a round trip through the broker.
@@ -44,7 +44,9 @@ STOP_SECONDS = 15.0
 
 class WorkerExecutor(LocalExecutor):
     """The local executor of a worker: it also acts on cancel requests from
-    other processes and passes on those for runs it does not hold."""
+    other processes and passes on those for runs it does not hold. Requests
+    come over the bus at once, and from the database with the heartbeat when
+    the bus is away."""
 
     def __init__(self, system: System, bus: RedisEventBus, concurrency: int) -> None:
         super().__init__(system, concurrency)

@@ -1,5 +1,7 @@
 """Runs left behind by a process that died: a `running` run whose process is
-gone is marked failed as interrupted, and `queued` runs are dispatched again."""
+gone is queued again where its flow asks for that (`retry_interrupted`) and
+marked failed as interrupted otherwise, and `queued` runs are dispatched
+again."""
 
 from __future__ import annotations
 
@@ -7,14 +9,18 @@ import asyncio
 import logging
 import os
 import socket
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import ColumnElement, select, text, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from flowdesk.db.models import Run, RunEvent
 from flowdesk.db.types import utcnow
+from flowdesk.errors import DefinitionError
+from flowdesk.flows.cache import versions
 from flowdesk.runs import states
 from flowdesk.runs.service import event_payload, last_event_seq, state_event
 
@@ -33,6 +39,12 @@ ORPHAN_AFTER = timedelta(seconds=5)
 # last heartbeat.
 SWEEP_SECONDS = 15.0
 LOCK_WAIT_MS = 2000
+# A process that dies may have published events it never stored (those of its
+# last flush delay, see runs.runner). The event recovery adds is numbered past
+# room for that many, so that a page which saw them does not drop it as one it
+# had; a page skips such a gap after a moment. Ten thousand is far more than a
+# run records in one flush delay.
+UNSTORED_EVENT_ROOM = 10_000
 
 
 def sweep_seconds(stale_run_seconds: float) -> float:
@@ -63,69 +75,131 @@ def _owner_is_dead(owner: str | None) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """A running run as the sweep read it."""
+
+    run_id: str
+    version_id: int
+    attempt: int
+    cancel_requested: bool
+
+
 def fail_interrupted(system: System) -> list[str]:
-    """Mark as failed the running runs whose process has died."""
+    """End the running runs whose process has died: each is queued again for
+    another attempt where its flow's `retry_interrupted` allows one, cancelled
+    when a cancel was asked for, and failed otherwise. Returns their ids."""
     now = utcnow()
     stale = timedelta(seconds=system.settings.stale_run_seconds)
     with system.db.reading() as session:
         candidates = session.execute(
-            select(Run.id, Run.owner, Run.heartbeat_at).where(
-                Run.state == states.RUNNING
-            )
+            select(
+                Run.id,
+                Run.owner,
+                Run.heartbeat_at,
+                Run.version_id,
+                Run.attempt,
+                Run.cancel_requested_at,
+            ).where(Run.state == states.RUNNING)
         ).all()
     dead = [
-        run_id
-        for run_id, owner, heartbeat in candidates
+        _Seen(run_id, version_id, attempt, requested is not None)
+        for run_id, owner, heartbeat, version_id, attempt, requested in candidates
         if not system.executor.holds(run_id)
         and (_owner_is_dead(owner) or heartbeat is None or now - heartbeat > stale)
     ]
-    failed = []
-    for run_id in dead:
+    ended = []
+    for seen in dead:
         try:
-            event = _fail_interrupted_run(system, run_id, now)
+            ended_as = _end_interrupted_run(system, seen, now)
         except OperationalError:
             # Its process froze inside a transaction and keeps the row locked
             # until the database ends that transaction; the next sweep retries.
-            logger.info("run %s is locked by a stalled process; retried later", run_id)
+            logger.info(
+                "run %s is locked by a stalled process; retried later", seen.run_id
+            )
             continue
-        if event is None:
+        if ended_as is None:
             continue
-        system.bus.publish(run_id, event_payload(event))
-        failed.append(run_id)
-        logger.warning("run %s was interrupted; marked failed", run_id)
-    return failed
+        state, event = ended_as
+        system.bus.publish(seen.run_id, event_payload(event))
+        ended.append(seen.run_id)
+        outcome = "queued again" if state == states.QUEUED else f"marked {state}"
+        logger.warning(
+            "run %s was interrupted on attempt %s; %s",
+            seen.run_id,
+            seen.attempt,
+            outcome,
+        )
+        if state == states.QUEUED:
+            system.executor.submit(seen.run_id)
+    return ended
 
 
-def _fail_interrupted_run(
-    system: System, run_id: str, now: datetime
-) -> RunEvent | None:
+def _allowed_attempts(session: Session, version_id: int) -> int:
+    try:
+        loaded = versions.fetch(session, version_id)
+    except DefinitionError:
+        return 1  # a definition that no longer compiles would only fail again
+    return 1 + loaded.definition.retry_interrupted
+
+
+def _end_interrupted_run(
+    system: System, seen: _Seen, now: datetime
+) -> tuple[str, RunEvent] | None:
+    """Queue `seen` again or end it; its new state and the event saying so, or
+    None when the run is no longer as the sweep saw it."""
     with system.db.transaction() as session:
         if session.bind is not None and session.bind.dialect.name == "postgresql":
             # Not waiting long for a locked row: one stalled process must not
             # hold up the sweep of every other run.
             session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'"))
+
+        # The same attempt still running: another sweep may have queued the run
+        # again meanwhile and a worker started its next attempt, which is alive.
+        still: tuple[ColumnElement[bool], ...] = (
+            Run.id == seen.run_id,
+            Run.state == states.RUNNING,
+            Run.attempt == seen.attempt,
+        )
+        attempts = _allowed_attempts(session, seen.version_id)
+        if seen.cancel_requested:
+            state, message = states.CANCELLED, states.DEFAULT_MESSAGES[states.CANCELLED]
+            values: dict[str, Any] = {"finished_at": now}
+        elif seen.attempt < attempts:
+            state = states.QUEUED
+            message = states.retry_message(seen.attempt + 1, attempts)
+            # The next attempt starts afresh: a new claim sets these again.
+            values = {
+                "attempt": seen.attempt + 1,
+                "owner": None,
+                "heartbeat_at": None,
+                "started_at": None,
+                "progress": None,
+            }
+            # A cancel asked for since the sweep looked is not to be lost by a
+            # retry; the next sweep cancels the run instead.
+            still = (*still, Run.cancel_requested_at.is_(None))
+        else:
+            state, message = states.FAILED, states.interrupted_message(seen.attempt)
+            values = {"finished_at": now, "error": message}
+
         result = session.execute(
             update(Run)
-            .where(Run.id == run_id, Run.state == states.RUNNING)
-            .values(
-                state=states.FAILED,
-                finished_at=now,
-                error=states.INTERRUPTED_MESSAGE,
-                status_message=states.INTERRUPTED_MESSAGE,
-            )
+            .where(*still)
+            .values(state=state, status_message=message, **values)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return None
-        event = state_event(
-            run_id,
-            last_event_seq(session, run_id) + 1,
-            states.FAILED,
-            states.INTERRUPTED_MESSAGE,
-            now,
-        )
-        event.level = "error"
+        seq = last_event_seq(session, seen.run_id) + UNSTORED_EVENT_ROOM + 1
+        event = state_event(seen.run_id, seq, state, message, now)
+        if state == states.QUEUED:
+            event.level = "warning"
+            event.data = {"state": state, "attempt": seen.attempt + 1}
+        elif state == states.FAILED:
+            event.level = "error"
         session.add(event)
-    return event
+    return state, event
 
 
 def redispatch_queued(
@@ -141,7 +215,10 @@ def redispatch_queued(
     for run_id in picked:
         system.executor.submit(run_id)
     if picked:
-        logger.info("dispatched %s queued runs again", len(picked))
+        # Debug only: the Celery executor holds no run, so in that mode these
+        # are mostly runs merely waiting for a free worker, which it does not
+        # send again while they are on their way.
+        logger.debug("offered %s queued runs to the executor again", len(picked))
     return picked
 
 

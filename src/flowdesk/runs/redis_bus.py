@@ -12,7 +12,9 @@ from other processes are missed: watchers read the store instead (every event
 is stored by the runner anyway).
 
 The same connection carries cancel requests on `flowdesk:cancel`, for the
-worker that holds the run to act on.
+worker that holds the run to act on at once. They are a shortcut: the request
+is stored with the run as well, and the worker finds it there with its next
+heartbeat when Redis was away.
 """
 
 from __future__ import annotations
