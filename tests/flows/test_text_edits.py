@@ -61,8 +61,11 @@ def test_splice_of_an_unterminated_last_line() -> None:
 
 
 names = st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=40)
+# Tags as the settings form leaves them: stripped, none empty.
 tag_lists = st.lists(
-    st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=12),
+    st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=12)
+    .map(str.strip)
+    .filter(bool),
     max_size=4,
 )
 
