@@ -553,3 +553,29 @@ def count_queries(system: System) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(system.db.engine, "before_cursor_execute", record)
+
+
+def test_apply_settings_sets_and_clears_retry_interrupted(stored: System) -> None:
+    assert settings_of(stored).retry_interrupted == "0"
+
+    save_settings(stored, replace(settings_of(stored), retry_interrupted="2"))
+
+    version = stored_version(stored)
+    assert version.definition["retry_interrupted"] == 2
+    assert "retry_interrupted: 2\n" in version.source
+    assert settings_of(stored).retry_interrupted == "2"
+
+    save_settings(stored, replace(settings_of(stored), retry_interrupted="0"))
+
+    version = stored_version(stored)
+    assert "retry_interrupted" not in version.definition
+    assert "retry_interrupted" not in version.source
+
+
+def test_apply_settings_refuses_an_unknown_retry_choice(stored: System) -> None:
+    with pytest.raises(DefinitionError) as raised:
+        save_settings(stored, replace(settings_of(stored), retry_interrupted="9"))
+
+    (problem,) = raised.value.problems
+    assert editing.settings_field(problem) == "retry_interrupted"
+    assert "got '9'" in problem.message

@@ -155,8 +155,14 @@ def settings_fields(
         r'<textarea [^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', page, re.S
     ):
         fields[name] = html.unescape(text)
-    selected = re.search(r'<option value="([^"]+)" selected>', page)
-    fields["misfire"] = selected.group(1) if selected else "skip"
+    for name, options in re.findall(
+        r'<select [^>]*name="([^"]+)"[^>]*>(.*?)</select>', page, re.S
+    ):
+        # The selected option, else the first, as a browser posts it.
+        found = re.search(r'<option value="([^"]+)" selected>', options) or (
+            re.search(r'<option value="([^"]+)"', options)
+        )
+        fields[name] = found.group(1) if found else ""
     return fields
 
 
@@ -734,3 +740,18 @@ def test_schema_change_keeps_old_runs_and_moves_the_form_on(
     )
     assert started.status_code == 200  # the old link no longer fills the form
     assert count_runs(system) == 1
+
+
+def test_settings_page_offers_the_retry_of_interrupted_runs(
+    client: TestClient, system: System
+) -> None:
+    fields = {**settings_fields(client), "retry_interrupted": "1"}
+
+    response = client.post(
+        "/flows/order-report/settings", data=fields, follow_redirects=False
+    )
+
+    assert response.status_code == 303
+    assert "retry_interrupted: 1\n" in stored_source(system)
+    page = client.get("/flows/order-report/settings").text
+    assert '<option value="1" selected>Start it again, once</option>' in page

@@ -48,8 +48,22 @@ logger = logging.getLogger(__name__)
 
 LINK_CLICK = "link_click"
 # The top-level keys the Flow Settings form writes.
-SETTINGS_KEYS = ("name", "location", "tags", "description", "interactive", "schedule")
+SETTINGS_KEYS = (
+    "name",
+    "location",
+    "tags",
+    "description",
+    "retry_interrupted",
+    "interactive",
+    "schedule",
+)
 MISFIRE_POLICIES = {"skip": "Skip missed times", "once": "Run once to catch up"}
+# What the settings offer for `retry_interrupted`: 0 (fail) up to the format's 5.
+RETRY_CHOICES = {
+    "0": "Fail the run",
+    "1": "Start it again, once",
+    **{str(n): f"Start it again, up to {n} times" for n in range(2, 6)},
+}
 FIRE_TIMES_SHOWN = 5
 DIFF_CONTEXT_LINES = 3
 SUMMARY_CHARS = 60
@@ -291,6 +305,7 @@ class SettingsForm:
     link_click: bool = False
     link_sharing: bool = False
     groups: str = ""  # comma-separated
+    retry_interrupted: str = "0"  # a key of RETRY_CHOICES
 
 
 def settings_form_of(definition: FlowDefinition) -> SettingsForm:
@@ -311,6 +326,7 @@ def settings_form_of(definition: FlowDefinition) -> SettingsForm:
         link_click=LINK_CLICK in interactive.allowed_triggers,
         link_sharing=interactive.link_sharing,
         groups=", ".join(interactive.groups),
+        retry_interrupted=str(definition.retry_interrupted),
     )
 
 
@@ -325,6 +341,7 @@ _SETTINGS_FIELDS = {
     "location": "location",
     "tags": "tags",
     "description": "description",
+    "retry_interrupted": "retry_interrupted",
     "schedule": "cron",
     "schedule.cron": "cron",
     "schedule.timezone": "timezone",
@@ -370,9 +387,10 @@ def apply_settings(
 
     schema, schema_problems = check_input_schema(form.input_schema)
     inputs, input_problems = _read_schedule_inputs(form.schedule_inputs)
-    if schema_problems or input_problems:
+    retry_problems = _retry_problems(form.retry_interrupted)
+    if schema_problems or input_problems or retry_problems:
         problems = [problem.as_problem() for problem in schema_problems]
-        raise DefinitionError([*problems, *input_problems])
+        raise DefinitionError([*problems, *input_problems, *retry_problems])
 
     data.update(
         name=form.name,
@@ -382,6 +400,11 @@ def apply_settings(
     )
     data["interactive"] = _interactive_data(data["interactive"], form, schema)
     data["schedule"] = _schedule_data(form, inputs)
+    # Stored only when asked for, as the loader does, so that other flows'
+    # definitions (and digests) stay as they were.
+    data.pop("retry_interrupted", None)
+    if form.retry_interrupted != "0":
+        data["retry_interrupted"] = int(form.retry_interrupted)
 
     text = _settings_text(flow.current_version, data)
     try:
@@ -401,7 +424,9 @@ def _settings_text(stored: FlowVersion, data: dict[str, Any]) -> str:
     settings rewritten, so that comments and layout elsewhere survive; the whole
     definition written out when the text cannot be edited in place."""
     dumped = dump_definition(definition_from_data(data))
-    changed = [key for key in SETTINGS_KEYS if stored.definition.get(key) != data[key]]
+    changed = [
+        key for key in SETTINGS_KEYS if stored.definition.get(key) != data.get(key)
+    ]
     spliced = splice_top_level(stored.source, dumped, changed)
     if spliced is None:
         return dumped
@@ -416,6 +441,14 @@ def _settings_text(stored: FlowVersion, data: dict[str, Any]) -> str:
         logger.warning("flow %s: settings written out in full", stored.flow_id)
         return dumped
     return spliced
+
+
+def _retry_problems(text: str) -> list[Problem]:
+    if text in RETRY_CHOICES:
+        return []
+    choices = ", ".join(RETRY_CHOICES)
+    message = f"retry_interrupted must be one of {choices}, got {text!r}"
+    return [Problem(message, "Flow Settings", None, "retry_interrupted")]
 
 
 def _interactive_data(
@@ -757,6 +790,7 @@ class SettingsView:
     preview: SchemaPreview
     fire_times: SchedulePreview
     known_groups: list[str]
+    retry_choices: dict[str, str] = field(default_factory=lambda: RETRY_CHOICES)
 
 
 @dataclass(frozen=True)

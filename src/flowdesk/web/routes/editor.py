@@ -284,6 +284,7 @@ def settings_form(form: FormData) -> SettingsForm:
         link_click=_checked(form, "link_click"),
         link_sharing=_checked(form, "link_sharing"),
         groups=_text(form, "groups"),
+        retry_interrupted=_text(form, "retry_interrupted") or "0",
     )
 
 
