@@ -19,6 +19,7 @@ from server import ADMIN_PASSWORD
 
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 CSRF_PATTERN = re.compile(r'name="_csrf" value="([^"]+)"')
+HIDDEN_FIELD = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 SESSION_COOKIE = "flowdesk_session"
 
 
@@ -29,9 +30,13 @@ class BenchError(Exception):
 async def signed_in(base_url: str, timeout: float = 30.0) -> httpx.AsyncClient:
     """A client holding a fresh session of the admin user."""
     client = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+    # The sign-in page's hidden fields carry its pre-session token (its cookie
+    # stays in the client), as a browser sends them back.
+    page = await client.get("/login")
+    form = dict(HIDDEN_FIELD.findall(page.text))
     answer = await client.post(
         "/login",
-        data={"username": "admin", "password": ADMIN_PASSWORD, "next": "/"},
+        data={**form, "username": "admin", "password": ADMIN_PASSWORD},
     )
     if answer.status_code != 303:
         await client.aclose()

@@ -203,7 +203,28 @@ async def _wait_for_ends(
         if count >= expected and succeeded == count:
             return count, _stored_time(first), _stored_time(last)
         await asyncio.sleep(0.05)
-    raise BenchError(f"of {expected} runs, only some finished in {timeout:g} s")
+    raise BenchError(
+        f"of {expected} runs, only some succeeded in {timeout:g} s: "
+        + _unfinished(database, stamp)
+    )
+
+
+def _unfinished(database: Path, stamp: str) -> str:
+    """The one-step runs by state, and the first few that did not succeed."""
+    with closing(sqlite3.connect(database)) as connection:
+        by_state = connection.execute(
+            "SELECT state, COUNT(*) FROM runs WHERE flow_id = ? AND created_at >= ?"
+            " GROUP BY state",
+            (fixtures.ONE_STEP, stamp),
+        ).fetchall()
+        examples = connection.execute(
+            "SELECT id, state, owner, created_at, started_at, heartbeat_at, error"
+            " FROM runs WHERE flow_id = ? AND created_at >= ?"
+            " AND state != 'succeeded' ORDER BY created_at LIMIT 5",
+            (fixtures.ONE_STEP, stamp),
+        ).fetchall()
+    counts = ", ".join(f"{count} {state}" for state, count in by_state)
+    return f"{counts}; the first that did not: {examples}"
 
 
 def _stored_time(text: str) -> datetime:

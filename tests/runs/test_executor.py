@@ -6,7 +6,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
+from flowdesk.errors import InputError
 from flowdesk.runs import states
+from flowdesk.runs.executor import LocalExecutor
+from flowdesk.runs.recovery import fail_interrupted
+from flowdesk.runs.runner import ClaimedRun
 from flowdesk.runs.service import start_run
 from flowdesk.system import System
 from tests.runs.conftest import finished_state, stored_run, wait_for_state
@@ -75,3 +81,95 @@ async def test_executor_many_runs_all_finish_within_the_limit(
     for start, _end in spans:
         overlapping = [s for s, e in spans if s <= start < e]
         assert len(overlapping) <= 2
+
+
+async def test_executor_run_with_a_free_slot_is_claimed_as_it_is_created(
+    running_system: System,
+) -> None:
+    apply_flow(running_system, SLEEPY_FLOW)
+
+    run = start_run(running_system, "sleepy", {"seconds": 0.3}, "form")
+
+    # Committed `running` and owned by this process before start_run returned.
+    stored, events = stored_run(running_system, run.id)
+    assert run.state == stored.state == states.RUNNING
+    assert stored.owner == running_system.owner
+    assert stored.heartbeat_at is not None
+    assert [(event.seq, (event.data or {}).get("state")) for event in events] == [
+        (1, states.QUEUED),
+        (2, states.RUNNING),
+    ]
+    assert await finished_state(running_system, run.id) == states.SUCCEEDED
+    _stored, events = stored_run(running_system, run.id)
+    assert [event.seq for event in events] == list(range(1, len(events) + 1))
+    assert (events[-1].data or {}).get("state") == states.SUCCEEDED
+
+
+async def test_executor_run_without_a_free_slot_is_created_queued(
+    running_system: System,
+) -> None:
+    apply_flow(running_system, SLEEPY_FLOW)
+    busy = [start_run(running_system, "sleepy", {"seconds": 0.3}, "form")]
+    busy.append(start_run(running_system, "sleepy", {"seconds": 0.3}, "form"))
+
+    waiting = start_run(running_system, "sleepy", {"seconds": 0}, "form")
+
+    assert waiting.state == states.QUEUED
+    for run in (*busy, waiting):
+        assert await finished_state(running_system, run.id) == states.SUCCEEDED
+
+
+async def test_executor_invalid_run_gives_its_reserved_slot_back(
+    running_system: System,
+) -> None:
+    apply_flow(running_system, SLEEPY_FLOW)
+    for _attempt in range(3):
+        with pytest.raises(InputError):
+            start_run(running_system, "sleepy", {"seconds": "soon"}, "form")
+    await asyncio.sleep(0)  # a slot given back from another thread comes later
+
+    runs = [
+        start_run(running_system, "sleepy", {"seconds": 0}, "form") for _ in range(2)
+    ]
+
+    assert [run.state for run in runs] == [states.RUNNING, states.RUNNING]
+    for run in runs:
+        assert await finished_state(running_system, run.id) == states.SUCCEEDED
+
+
+async def test_executor_claimed_run_cancelled_before_it_began_records_its_end(
+    running_system: System,
+) -> None:
+    apply_flow(running_system, SLEEPY_FLOW)
+
+    run = start_run(running_system, "sleepy", {"seconds": 30}, "form")
+    # On the loop at once: its task has not taken a step yet.
+    assert await running_system.executor.cancel(run.id) is True
+
+    stored, _events = stored_run(running_system, run.id)
+    assert stored.state == states.CANCELLED
+    second = start_run(running_system, "sleepy", {"seconds": 0}, "form")
+    third = start_run(running_system, "sleepy", {"seconds": 0}, "form")
+    assert (second.state, third.state) == (states.RUNNING, states.RUNNING)
+
+
+async def test_executor_claimed_run_on_its_way_to_the_loop_is_not_taken_for_dead(
+    running_system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply_flow(running_system, SLEEPY_FLOW)
+    executor = running_system.executor
+    assert isinstance(executor, LocalExecutor)
+    hand_over = executor.run_claimed
+    swept: list[list[str]] = []
+
+    def sweep_first(claimed: ClaimedRun) -> None:
+        # The recovery sweep of this process, between the creating commit and
+        # the run's task reaching the event loop.
+        swept.append(fail_interrupted(running_system))
+        hand_over(claimed)
+
+    monkeypatch.setattr(executor, "run_claimed", sweep_first)
+    run = start_run(running_system, "sleepy", {"seconds": 0}, "form")
+
+    assert swept == [[]]
+    assert await finished_state(running_system, run.id) == states.SUCCEEDED

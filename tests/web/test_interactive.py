@@ -24,6 +24,7 @@ from tests.support.interactive import (
     only_run,
     run_id_of,
     sign_in,
+    sign_in_form,
 )
 from tests.support.stored_flows import apply_flow
 
@@ -464,7 +465,12 @@ def test_signed_out_link_comes_back_after_sign_in(
 
     signed_in = client.post(
         "/login",
-        data={"username": "alice", "password": PASSWORD, "next": unquote(next_url)},
+        data={
+            **sign_in_form(client),
+            "username": "alice",
+            "password": PASSWORD,
+            "next": unquote(next_url),
+        },
         follow_redirects=False,
     )
     assert signed_in.headers["location"] == link

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from flowdesk.db.models import Run, RunEvent
@@ -35,6 +35,22 @@ FLUSH_DELAY_SECONDS = 0.2
 MAX_MESSAGE_CHARS = 10_000
 
 
+# The statements of every run's writes, built once: building one costs about
+# as much as running it. Columns to set are given as parameters; the `b_`
+# names are those of the conditions, apart from the columns'.
+_INSERT_RUN = insert(Run)
+_INSERT_EVENTS = insert(RunEvent)
+# Only while the run is still ours: a process that was taken for dead (frozen,
+# cut off) must not overwrite the end recorded for it since, nor a later
+# attempt of the run (recovery starts one), even one this process has claimed.
+_UPDATE_OWN_RUN = update(Run).where(
+    Run.id == bindparam("b_run_id"),
+    Run.state == states.RUNNING,
+    Run.owner == bindparam("b_owner"),
+    Run.attempt == bindparam("b_attempt"),
+)
+
+
 @dataclass(frozen=True)
 class ClaimedRun:
     run_id: str
@@ -49,12 +65,14 @@ class ClaimedRun:
     user_id: int | None
     secrets: dict[str, str]
     connections: dict[str, Connection]
+    # 1, or more for a run started again after its process died (recovery).
+    attempt: int = 1
 
 
 async def execute_run(system: System, run_id: str) -> str | None:
     """Run `run_id` to its end if it is still queued; returns its final state,
     or None when another process had claimed it already."""
-    claim = asyncio.ensure_future(asyncio.to_thread(_claim, system, run_id))
+    claim = asyncio.ensure_future(system.db.write(_claim, system, run_id))
     try:
         claimed = await asyncio.shield(claim)
     except asyncio.CancelledError:
@@ -70,6 +88,68 @@ async def execute_run(system: System, run_id: str) -> str | None:
         return None
     execution = RunExecution(system, claimed)
     return await execution.run()
+
+
+def claim_created(
+    session: Session,
+    system: System,
+    values: dict[str, Any],
+    loaded: LoadedVersion,
+) -> tuple[dict[str, Any], ClaimedRun]:
+    """Add a new run already claimed by this process, in the transaction that
+    creates it: `values` are those of a queued run (`new_run_values`); its row
+    is written `running`, after its `queued` and `running` events. Returns the
+    row as written and the claim. The caller holds an executor slot for it."""
+    now = utcnow()
+    message = states.DEFAULT_MESSAGES[states.RUNNING]
+    run_id = values["id"]
+    row = {
+        **values,
+        "state": states.RUNNING,
+        "started_at": now,
+        "heartbeat_at": now,
+        "owner": system.owner,
+        "status_message": message,
+    }
+    # Core inserts: the ORM's unit of work costs several times as much per
+    # statement, on the path every launch takes (docs/benchmarks.md).
+    connection = session.connection()
+    connection.execute(_INSERT_RUN, row)
+    queued = state_event(
+        run_id, 1, states.QUEUED, values["status_message"], values["created_at"]
+    )
+    running = state_event(run_id, 2, states.RUNNING, message, now)
+    connection.execute(_INSERT_EVENTS, [event_row(queued), event_row(running)])
+    claimed = ClaimedRun(
+        run_id=run_id,
+        flow_id=values["flow_id"],
+        trigger=values["trigger"],
+        inputs=dict(values["inputs"]),
+        created_at=values["created_at"],
+        started_at=now,
+        loaded=loaded,
+        next_seq=3,
+        parent_run_id=values["parent_run_id"],
+        user_id=values["user_id"],
+        attempt=1,
+        secrets=load_secrets(session, system.settings),
+        connections=load_connections(session),
+    )
+    # Nothing is published: nobody can watch a run whose id is not out yet.
+    return row, claimed
+
+
+def event_row(event: RunEvent) -> dict[str, Any]:
+    """The column values of an event, for a Core insert."""
+    return {
+        "run_id": event.run_id,
+        "seq": event.seq,
+        "kind": event.kind,
+        "level": event.level or "info",
+        "message": event.message,
+        "data": event.data,
+        "created_at": event.created_at,
+    }
 
 
 def _claim(system: System, run_id: str) -> ClaimedRun | None:
@@ -97,13 +177,15 @@ def _claim(system: System, run_id: str) -> ClaimedRun | None:
                 Run.created_at,
                 Run.parent_run_id,
                 Run.user_id,
+                Run.attempt,
             )
             .execution_options(synchronize_session=False)
         ).one_or_none()
         if run is None:
             return None
         seq = last_event_seq(session, run_id) + 1
-        session.add(state_event(run_id, seq, states.RUNNING, message, now))
+        running = state_event(run_id, seq, states.RUNNING, message, now)
+        session.connection().execute(_INSERT_EVENTS, event_row(running))
         unstartable: RunEvent | None = None
         try:
             loaded = versions.fetch(session, run.version_id)
@@ -125,6 +207,7 @@ def _claim(system: System, run_id: str) -> ClaimedRun | None:
                 next_seq=seq + 1,
                 parent_run_id=run.parent_run_id,
                 user_id=run.user_id,
+                attempt=run.attempt,
                 secrets=load_secrets(session, system.settings),
                 connections=load_connections(session),
             )
@@ -174,6 +257,9 @@ class RunExecution:
         self._reported_progress = False
         self._flush_task: asyncio.Task[None] | None = None
         self._storing: asyncio.Future[None] | None = None
+        # Set once a store finds the run no longer ours (see `_store`): what
+        # this execution does from then on is nobody's to hear of.
+        self._lost = False
         self.first_step_at: datetime | None = None
 
     async def run(self) -> str:
@@ -193,6 +279,7 @@ class RunExecution:
             "trigger": claimed.trigger,
             "started_at": claimed.started_at.isoformat(),
             "parent_run_id": claimed.parent_run_id,
+            "attempt": claimed.attempt,
         }
         services = ChildRuns(self.system, claimed.run_id, claimed.user_id)
         logger.info("run %s of %s started", claimed.run_id, claimed.flow_id)
@@ -222,8 +309,11 @@ class RunExecution:
         except Exception:
             logger.exception("run %s failed inside flowdesk", claimed.run_id)
             internal = StepFailed("", "The flow stopped because of an internal error.")
-            return await self._finish(states.FAILED, error=internal)
-        return await self._finish(states.SUCCEEDED, result=result)
+        else:
+            return await self._finish(states.SUCCEEDED, result=result)
+        # Outside the handler, so that should recording the end fail too, the
+        # executor's log of that does not repeat the error logged just above.
+        return await self._finish(states.FAILED, error=internal)
 
     async def finish_cancelled(self) -> str:
         return await self._finish(states.CANCELLED)
@@ -269,7 +359,8 @@ class RunExecution:
         self._pending.append(event)
         if not publish:
             return event
-        self.system.bus.publish(self.claimed.run_id, event_payload(event))
+        if not self._lost:
+            self.system.bus.publish(self.claimed.run_id, event_payload(event))
         if self._flush_task is None:
             self._flush_task = asyncio.get_running_loop().create_task(
                 self._flush_later()
@@ -284,7 +375,7 @@ class RunExecution:
         events, status = self._take_pending()
         if events:
             self._storing = asyncio.ensure_future(
-                asyncio.to_thread(self._store, events, status, None)
+                self.system.db.write(self._store, events, status, None)
             )
             await self._storing
 
@@ -303,24 +394,29 @@ class RunExecution:
         if status is not None and "status_message" not in values:
             values["status_message"], values["progress"] = status
         with self.system.db.transaction() as session:
-            # Only while the run is still ours: a process that was taken for dead
-            # (frozen, cut off) must not overwrite the end recorded for it since.
-            result = session.execute(
-                update(Run)
-                .where(
-                    Run.id == self.claimed.run_id,
-                    Run.state == states.RUNNING,
-                    Run.owner == self.system.owner,
-                )
-                .values(**values)
+            # Core statements on the session's connection: the ORM would add
+            # its unit of work and an evaluation of the update's criteria
+            # against the session, to each of a run's writes.
+            connection = session.connection()
+            result = connection.execute(
+                _UPDATE_OWN_RUN,
+                {
+                    "b_run_id": self.claimed.run_id,
+                    "b_owner": self.system.owner,
+                    "b_attempt": self.claimed.attempt,
+                    **values,
+                },
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                logger.warning(
-                    "run %s was ended elsewhere; its later events are dropped",
-                    self.claimed.run_id,
-                )
+            if result.rowcount != 1:
+                if not self._lost:
+                    logger.warning(
+                        "run %s was ended elsewhere; its later events are dropped",
+                        self.claimed.run_id,
+                    )
+                self._lost = True
                 return
-            session.add_all(events)
+            if events:
+                connection.execute(_INSERT_EVENTS, [event_row(e) for e in events])
 
     async def _finish(
         self,
@@ -360,7 +456,11 @@ class RunExecution:
             publish=False,
         )
         events, _status = self._take_pending()
-        await asyncio.to_thread(self._store, events, None, final)
+        await self.system.db.write(self._store, events, None, final)
+        if self._lost:
+            # Watchers of the run (perhaps of its next attempt) are not to hear
+            # of an end the database does not have.
+            return state
         self.system.bus.publish(self.claimed.run_id, event_payload(event))
         logger.info("run %s of %s %s", self.claimed.run_id, self.claimed.flow_id, state)
         return state

@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from flowdesk.db.models import Run, RunEvent, User
+from flowdesk.db.models import Flow, Run, RunEvent, User
 from flowdesk.db.types import utcnow
 from flowdesk.errors import FlowdeskError, NotFound
 from flowdesk.flows.cache import LoadedVersion, versions
-from flowdesk.flows.service import get_flow
 from flowdesk.inputs import check_input
 from flowdesk.runs import states
+from flowdesk.runs.executor import LocalExecutor
 
 if TYPE_CHECKING:
     from flowdesk.system import System
@@ -36,11 +36,21 @@ def new_run_id() -> str:
     return uuid.uuid4().hex
 
 
+# Two columns of one row, as Core: every run started reads them, and loading
+# the Flow entity through the ORM costs several times as much (see
+# docs/benchmarks.md). Built once; `session.execute` still autoflushes.
+_CURRENT_VERSION = select(Flow.current_version_id, Flow.deleted_at).where(
+    Flow.id == bindparam("flow_id")
+)
+
+
 def load_current_version(session: Session, flow_id: str) -> LoadedVersion:
-    flow = get_flow(session, flow_id)
-    if flow.current_version_id is None:
+    row = session.execute(_CURRENT_VERSION, {"flow_id": flow_id}).one_or_none()
+    if row is None or row.deleted_at is not None:
+        raise NotFound(f"There is no flow with the id '{flow_id}'.")
+    if row.current_version_id is None:
         raise NotFound(f"The flow '{flow_id}' has no saved version.")
-    return versions.fetch(session, flow.current_version_id)
+    return versions.fetch(session, row.current_version_id)
 
 
 def create_run(
@@ -55,28 +65,46 @@ def create_run(
     """Validate `inputs` against the flow's current schema and add a queued run.
 
     Raises InputError (nothing is added) when the inputs do not fit."""
+    values, _loaded = new_run_values(
+        session, flow_id, inputs, trigger, user=user, parent_run_id=parent_run_id
+    )
+    run = Run(**values)
+    session.add(run)
+    session.add(
+        state_event(run.id, 1, states.QUEUED, run.status_message, run.created_at)
+    )
+    return run
+
+
+def new_run_values(
+    session: Session,
+    flow_id: str,
+    inputs: dict[str, Any],
+    trigger: str,
+    *,
+    user: User | None = None,
+    parent_run_id: str | None = None,
+) -> tuple[dict[str, Any], LoadedVersion]:
+    """The column values of a new queued run of the flow's current version,
+    with that version; raises InputError when `inputs` do not fit its schema."""
     if trigger not in states.TRIGGERS:
         expected = ", ".join(states.TRIGGERS)
         raise FlowdeskError(f"Unknown trigger {trigger!r}; expected one of {expected}.")
     loaded = load_current_version(session, flow_id)
     data = check_input(loaded.definition.input_schema, inputs)
-
-    now = utcnow()
-    run = Run(
-        id=new_run_id(),
-        flow_id=flow_id,
-        version_id=loaded.version_id,
-        state=states.QUEUED,
-        trigger=trigger,
-        user_id=user.id if user else None,
-        parent_run_id=parent_run_id,
-        inputs=data,
-        status_message=states.DEFAULT_MESSAGES[states.QUEUED],
-        created_at=now,
-    )
-    session.add(run)
-    session.add(state_event(run.id, 1, states.QUEUED, run.status_message, now))
-    return run
+    values = {
+        "id": new_run_id(),
+        "flow_id": flow_id,
+        "version_id": loaded.version_id,
+        "state": states.QUEUED,
+        "trigger": trigger,
+        "user_id": user.id if user else None,
+        "parent_run_id": parent_run_id,
+        "inputs": data,
+        "status_message": states.DEFAULT_MESSAGES[states.QUEUED],
+        "created_at": utcnow(),
+    }
+    return values, loaded
 
 
 def start_run(
@@ -88,20 +116,72 @@ def start_run(
     user: User | None = None,
     parent_run_id: str | None = None,
 ) -> Run:
-    """Create a run (one transaction) and hand it to the executor at once."""
+    """Create a run (one transaction) and hand it to the executor at once.
+
+    When this process executes runs itself and has a slot free, the run is
+    claimed in that same transaction: its first step then starts without a
+    second write, a worker thread and a query in between."""
+    executor = system.executor
+    if isinstance(executor, LocalExecutor) and executor.take_slot_now():
+        return _start_claimed(
+            system, executor, flow_id, inputs, trigger, user, parent_run_id
+        )
+
     with system.db.transaction() as session:
         run = create_run(
             session, flow_id, inputs, trigger, user=user, parent_run_id=parent_run_id
         )
+    _log_created(run, "queued", user)
+    executor.submit(run.id)
+    return run
+
+
+def _start_claimed(
+    system: System,
+    executor: LocalExecutor,
+    flow_id: str,
+    inputs: dict[str, Any],
+    trigger: str,
+    user: User | None,
+    parent_run_id: str | None,
+) -> Run:
+    # Imported here: the runner imports this module.
+    from flowdesk.runs.runner import claim_created
+
+    run_id: str | None = None
+    try:
+        with system.db.transaction() as session:
+            values, loaded = new_run_values(
+                session,
+                flow_id,
+                inputs,
+                trigger,
+                user=user,
+                parent_run_id=parent_run_id,
+            )
+            run_id = values["id"]
+            executor.hold_claimed(run_id)
+            row, claimed = claim_created(session, system, values, loaded)
+    except BaseException:
+        executor.give_slot_back(run_id)
+        raise
+    executor.run_claimed(claimed)
+    # An object outside any session, for the caller to read (the id, the
+    # state): the row itself was written as Core by `claim_created`.
+    run = Run(**row)
+    _log_created(run, "created", user)
+    return run
+
+
+def _log_created(run: Run, how: str, user: User | None) -> None:
     logger.info(
-        "run %s of %s queued (trigger %s, by %s)",
+        "run %s of %s %s (trigger %s, by %s)",
         run.id,
-        flow_id,
-        trigger,
+        run.flow_id,
+        how,
+        run.trigger,
         user.username if user else "-",
     )
-    system.executor.submit(run.id)
-    return run
 
 
 def state_event(
@@ -208,6 +288,20 @@ def cancel_queued(session: Session, run_id: str) -> RunEvent | None:
     return event
 
 
+def request_cancel(session: Session, run_id: str) -> None:
+    """Note that a running run is to stop. The process holding it reads this
+    with its heartbeat, so the request reaches it without the event bus too."""
+    session.execute(
+        update(Run)
+        .where(
+            Run.id == run_id,
+            Run.state == states.RUNNING,
+            Run.cancel_requested_at.is_(None),
+        )
+        .values(cancel_requested_at=utcnow())
+    )
+
+
 async def cancel_run(system: System, run_id: str) -> bool:
     """Stop a queued or running run. False when it had already finished."""
     with system.db.transaction() as session:
@@ -215,6 +309,8 @@ async def cancel_run(system: System, run_id: str) -> bool:
         if run.state in states.FINISHED:
             return False
         event = cancel_queued(session, run_id)
+        if event is None:
+            request_cancel(session, run_id)
     if event is not None:
         system.bus.publish(run_id, event_payload(event))
         logger.info("run %s cancelled before it started", run_id)

@@ -9,25 +9,19 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fastapi import Request
-from starlette.datastructures import FormData
 
 from flowdesk.auth.sessions import resolve_session
 from flowdesk.auth.tokens import mark_used, resolve_token
 from flowdesk.db.models import User
 from flowdesk.errors import FlowdeskError, NotSignedIn, PermissionDenied
-from flowdesk.inputs import MAX_PARAMS
 from flowdesk.system import System
+from flowdesk.web.limits import read_form
 
 SESSION_COOKIE = "flowdesk_session"
 CSRF_FIELD = "_csrf"
 CSRF_HEADER = "x-csrf-token"
 # Bearer tokens are for the JSON API; pages only know browser sessions.
 API_PREFIX = "/api/"
-
-# Form limits: a launch form may carry as many fields as a link has
-# parameters, plus the few of its own (_csrf, _action); no form takes files.
-MAX_FORM_FIELDS = MAX_PARAMS + 10
-MAX_FIELD_BYTES = 1024 * 1024
 
 # Any of these opens run pages: a flow user sees the runs they started,
 # developers and administrators every run (`Viewer.may_see_run`).
@@ -127,19 +121,31 @@ def signed_in(request: Request) -> Viewer:
     return viewer
 
 
-def require(scope: str, *alternatives: str) -> Callable[[Request], Viewer]:
+def require(scope: str, *alternatives: str) -> Callable[[Request], Awaitable[Viewer]]:
     """A dependency: the viewer, who must be signed in and hold `scope` or one
     of the alternatives; a refusal names `scope`."""
+    check = _scope_check(scope, *alternatives)
+
+    # Async, so that FastAPI calls it on the event loop, as `csrf_protected`:
+    # the session lookup is one indexed read, less than the hand-over to a
+    # worker thread and back that a plain function would cost every page.
+    async def dependency(request: Request) -> Viewer:
+        return check(request)
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency
+
+
+def _scope_check(scope: str, *alternatives: str) -> Callable[[Request], Viewer]:
     accepted = (scope, *alternatives)
 
-    def dependency(request: Request) -> Viewer:
+    def check(request: Request) -> Viewer:
         viewer = signed_in(request)
         if not any(viewer.has(name) for name in accepted):
             raise PermissionDenied(scope)
         return viewer
 
-    dependency.__name__ = f"require_{scope.replace(':', '_')}"
-    return dependency
+    return check
 
 
 def check_origin(request: Request) -> None:
@@ -177,13 +183,6 @@ def _foreign_request() -> CsrfRefused:
     )
 
 
-async def read_form(request: Request) -> FormData:
-    """The posted form within flowdesk's limits (a 400 beyond them)."""
-    return await request.form(
-        max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
-    )
-
-
 def _posts_a_form(request: Request) -> bool:
     content_type = request.headers.get("content-type", "").lower()
     return content_type.startswith(
@@ -198,7 +197,7 @@ def csrf_protected(
     token of the session and a same-site origin; with no scope, any signed-in
     user may send the form. API tokens need neither: a browser never attaches
     them on its own, so another site cannot make it send one."""
-    needs_scope = require(scope, *alternatives) if scope else signed_in
+    needs_scope = _scope_check(scope, *alternatives) if scope else signed_in
 
     async def dependency(request: Request) -> Viewer:
         viewer = needs_scope(request)

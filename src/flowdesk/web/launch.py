@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from flowdesk.db.models import Flow, Run
 from flowdesk.errors import InputError, NotFound
 from flowdesk.flows.cache import versions
 from flowdesk.flows.definition import FlowDefinition
-from flowdesk.flows.service import flow_visible_to, get_flow, list_interactive_flows
+from flowdesk.flows.service import list_interactive_flows
 from flowdesk.inputs import (
     Form,
     apply_defaults,
@@ -68,12 +69,8 @@ def find_flows(session: Session, viewer: Viewer, text: str) -> FlowListing:
 class Launchable:
     """An interactive flow the viewer may start, with its current definition."""
 
-    flow: Flow
+    id: str
     definition: FlowDefinition
-
-    @property
-    def id(self) -> str:
-        return self.flow.id
 
     @property
     def schema(self) -> Schema:
@@ -88,19 +85,30 @@ class Launchable:
         return self.definition.interactive.link_sharing
 
 
+# The few columns the check needs, as Core: it runs for every launch page and
+# every launch, and the ORM's Flow entity costs several times as much.
+_LAUNCH_CHECK = select(
+    Flow.current_version_id, Flow.interactive, Flow.groups, Flow.deleted_at
+).where(Flow.id == bindparam("flow_id"))
+
+
 def launchable_flow(session: Session, flow_id: str, viewer: Viewer) -> Launchable:
     """The flow if it is interactive and visible to the viewer; otherwise the
     same NotFound as for a flow that does not exist, so nothing is revealed."""
-    flow = get_flow(session, flow_id)
+    flow = session.execute(_LAUNCH_CHECK, {"flow_id": flow_id}).one_or_none()
+    if flow is None or flow.deleted_at is not None:
+        raise _no_such_flow(flow_id)
     version_id = flow.current_version_id
     if not flow.interactive or version_id is None:
         raise _no_such_flow(flow_id)
-    if not flow_visible_to(flow, viewer.groups):
+    # As `flows.service.flow_visible_to`: groups limit a flow to their members.
+    groups = viewer.groups
+    if groups is not None and flow.groups and not set(flow.groups) & groups:
         raise _no_such_flow(flow_id)
     definition = versions.fetch(session, version_id).definition
     if not definition.interactive.enabled:
         raise _no_such_flow(flow_id)
-    return Launchable(flow, definition)
+    return Launchable(flow_id, definition)
 
 
 def _no_such_flow(flow_id: str) -> NotFound:

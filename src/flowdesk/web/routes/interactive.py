@@ -20,13 +20,15 @@ from flowdesk.web.launch import (
     open_link,
     submit_form,
 )
+from flowdesk.web.limits import read_form
+from flowdesk.web.run_page import starter_name
 from flowdesk.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
 
 async def posted_form(request: Request) -> FormData:
-    return await request.form()
+    return await read_form(request)
 
 
 @router.get("/interactive-flows")
@@ -81,7 +83,7 @@ def past_runs(
             user_id=None if sees_all else viewer.user.id,
             cursor=cursor,
         )
-        usernames = {run.id: run.user.username if run.user else "" for run in page.runs}
+        usernames = {run.id: starter_name(run) for run in page.runs}
     return render(
         request,
         "interactive/runs.html",
