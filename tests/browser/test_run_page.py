@@ -206,3 +206,20 @@ def test_run_page_fits_a_phone_screen(page: Page) -> None:
 
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     expect(page.get_by_role("button", name="Rerun")).to_be_visible()
+
+
+def test_run_page_links_a_started_run_while_it_runs(page: Page) -> None:
+    page.goto("/interactive-flows/batch-report")
+    page.get_by_role("button", name="Start Flow").click()
+    expect(page).to_have_url(RUN_URL)
+    page.evaluate("window.sameDocument = true")
+
+    children = page.locator("[data-child-runs]")
+    link = children.get_by_role("link", name=re.compile(r"Slow report · run"))
+    expect(link).to_be_visible(timeout=5000)
+    # Live: the parent still runs, and the page was not reloaded for it.
+    expect(page.locator("[data-state-label]")).to_have_text("Running")
+    assert page.evaluate("window.sameDocument") is True
+
+    link.click()
+    expect(page.locator("[data-parent-run]")).to_contain_text("Batch report")

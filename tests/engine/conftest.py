@@ -15,7 +15,12 @@ class RecordingReporter:
         self.events: list[tuple[Any, ...]] = []
 
     async def log(
-        self, message: str, *, level: str = "info", step: str | None = None
+        self,
+        message: str,
+        *,
+        level: str = "info",
+        step: str | None = None,
+        child_run_id: str | None = None,
     ) -> None:
         self.events.append(("log", message, step))
 

@@ -108,7 +108,10 @@ async def test_run_flow_waits_for_the_child_and_saves_its_outputs(
     assert child.parent_run_id == parent.id
     assert child.trigger == "flow"
     assert child.user_id == ada.id
-    assert f"Started the flow 'child' as run {child.id}" in [e.message for e in events]
+    [started] = [e for e in events if e.message.startswith("Started the flow")]
+    assert started.message == f"Started the flow 'child' as run {child.id}"
+    # What tells a live parent page to show the child's link.
+    assert started.data is not None and started.data["child_run_id"] == child.id
 
 
 async def test_run_flow_without_waiting_saves_only_the_run_id(

@@ -58,7 +58,12 @@ class RunReporter(Protocol):
     """What the engine tells its caller while a run executes."""
 
     async def log(
-        self, message: str, *, level: str = "info", step: str | None = None
+        self,
+        message: str,
+        *,
+        level: str = "info",
+        step: str | None = None,
+        child_run_id: str | None = None,  # the run a run_flow step started
     ) -> None: ...
 
     async def status(self, message: str, progress: float | None = None) -> None: ...

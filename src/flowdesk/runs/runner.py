@@ -321,9 +321,20 @@ class RunExecution:
     # The engine's reporter protocol.
 
     async def log(
-        self, message: str, *, level: str = "info", step: str | None = None
+        self,
+        message: str,
+        *,
+        level: str = "info",
+        step: str | None = None,
+        child_run_id: str | None = None,
     ) -> None:
-        self._record("log", message, level=level, data={"step": step} if step else None)
+        data: dict[str, Any] = {}
+        if step:
+            data["step"] = step
+        if child_run_id:
+            # Tells a live run page to show the new child run's link.
+            data["child_run_id"] = child_run_id
+        self._record("log", message, level=level, data=data or None)
 
     async def status(self, message: str, progress: float | None = None) -> None:
         self._status = (message[:MAX_MESSAGE_CHARS], progress)

@@ -85,7 +85,9 @@ class RunFlowStep(Step):
                 self.path, f"could not start the flow '{flow_id}': {error.message}"
             ) from None
         await execution.reporter.log(
-            f"Started the flow '{flow_id}' as run {run_id}", step=self.label
+            f"Started the flow '{flow_id}' as run {run_id}",
+            step=self.label,
+            child_run_id=run_id,
         )
         if not self.wait:
             self._save(execution, {"run_id": run_id})

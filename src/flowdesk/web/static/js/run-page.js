@@ -88,6 +88,7 @@ class LiveRun {
     this.appendLog(payload);
     if (payload.kind === "state") this.showState(payload);
     if (payload.kind === "status") this.showStatus(payload);
+    if (payload.child_run_id) this.refreshChildRuns();
   }
 
   showState(payload) {
@@ -138,24 +139,42 @@ class LiveRun {
     if (element) element.textContent = text;
   }
 
-  // The server renders the finished run (final duration, Rerun, New Inputs,
-  // the result); swapping in its live area keeps the page where it is.
-  async reloadLiveArea() {
-    const hadFocus = this.root.contains(document.activeElement);
-    const logOpen = this.root.querySelector(".run-log")?.open;
-    let fresh = null;
+  // The page as the server renders it now, or null when it cannot be had.
+  async fetchLiveArea() {
     try {
       const response = await fetch(window.location.href, {
         headers: { Accept: "text/html" },
         credentials: "same-origin",
       });
-      if (response.ok) {
-        const page = new DOMParser().parseFromString(await response.text(), "text/html");
-        fresh = page.querySelector("[data-run-live]");
-      }
+      if (!response.ok) return null;
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      return page.querySelector("[data-run-live]");
     } catch {
-      fresh = null;
+      return null;
     }
+  }
+
+  // A run_flow step started a run: the server's list of child runs has its
+  // link (or not, for a run this user may not open), so take the list from
+  // there rather than build one here.
+  async refreshChildRuns() {
+    const fresh = await this.fetchLiveArea();
+    const list = fresh?.querySelector("[data-child-runs]");
+    if (!list || !this.root.isConnected) return;
+    const current = this.root.querySelector("[data-child-runs]");
+    if (current) {
+      current.replaceWith(list);
+    } else {
+      this.root.querySelector(".details-card")?.before(list);
+    }
+  }
+
+  // The server renders the finished run (final duration, Rerun, New Inputs,
+  // the result); swapping in its live area keeps the page where it is.
+  async reloadLiveArea() {
+    const hadFocus = this.root.contains(document.activeElement);
+    const logOpen = this.root.querySelector(".run-log")?.open;
+    const fresh = await this.fetchLiveArea();
     if (fresh === null) {
       window.location.reload();
       return;
