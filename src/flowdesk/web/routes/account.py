@@ -20,6 +20,7 @@ from flowdesk.web.routes.session import (
     client_address,
     set_session_cookie,
     throttle_of,
+    wait_advice,
 )
 from flowdesk.web.templating import render
 
@@ -63,11 +64,7 @@ def password_form(
         return _page(request, viewer, error=error.message, status=422)
 
     if outcome.retry_after is not None:
-        minutes = max(1, round(outcome.retry_after / 60))
-        message = (
-            f"Too many wrong passwords. Wait {minutes} "
-            f"minute{'s' if minutes != 1 else ''} and try again."
-        )
+        message = f"Too many wrong passwords. {wait_advice(outcome.retry_after)}"
         response = _page(request, viewer, error=message, status=429)
         response.headers["retry-after"] = str(outcome.retry_after)
         return response

@@ -200,6 +200,12 @@ def throttle_of(settings: Settings) -> Throttle:
     )
 
 
+def wait_advice(retry_after: int) -> str:
+    """How long a throttled user waits, in whole minutes, as a sentence."""
+    minutes = max(1, round(retry_after / 60))
+    return f"Wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
+
+
 def _login_again(
     request: Request, username: str, next: str, retry_after: int | None
 ) -> Response:
@@ -209,11 +215,7 @@ def _login_again(
         context["error"] = "The user name or password is not right."
         return sign_in_page(request, context, status_code=401)
 
-    minutes = max(1, round(retry_after / 60))
-    context["error"] = (
-        f"Too many failed sign-ins. Wait {minutes} "
-        f"minute{'s' if minutes != 1 else ''} and try again."
-    )
+    context["error"] = f"Too many failed sign-ins. {wait_advice(retry_after)}"
     response = sign_in_page(request, context, status_code=429)
     response.headers["retry-after"] = str(retry_after)
     return response
