@@ -191,6 +191,10 @@ def test_run_page_reaches_the_end_without_javascript(page_without_js: Page) -> N
 def test_run_of_another_user_is_not_found(page: Page, site: Site) -> None:
     start_slow(page, "0")
     url = page.url
+    # Let the page settle first: a swap of its live area still under way when
+    # the session changes would reload the page and abort the navigation below.
+    wait_for_state(page, "Succeeded")
+    expect(page.get_by_role("button", name="Rerun")).to_be_visible()
     site.sign_in(page.context, "fiona")
 
     response = page.goto(url)
