@@ -376,11 +376,14 @@ def test_events_bad_last_event_id_is_refused(
 
 async def test_event_stream_drops_duplicates_and_fills_gaps(system: System) -> None:
     run_id = queued_run_without_user(system)
-    stream = run_page.event_stream(system, run_id, 0)
+    events = await run_page.open_event_stream(system, run_id, 0, lambda _user: True)
+    assert events is not None
+    stream = events.messages()
 
-    assert (await anext(stream)).startswith("retry:")
-    first = await anext(stream)  # the stored queued event; subscribed by now
-    assert first.startswith("id: 1\n")
+    # The stored queued event, with the retry time; subscribed by now.
+    first = await anext(stream)
+    assert first.startswith("retry:")
+    assert re.findall(r"^id: (\d+)$", first, re.MULTILINE) == ["1"]
 
     system.bus.publish(run_id, _payload(1, "state", state="queued"))  # again
     system.bus.publish(run_id, _payload(2, "log"))
@@ -390,8 +393,11 @@ async def test_event_stream_drops_duplicates_and_fills_gaps(system: System) -> N
 
     rest = [message async for message in stream]
     await store_later
+    await events.close()
+    assert system.bus.watcher_count(run_id) == 0
 
-    assert [message.split("\n")[0] for message in rest] == ["id: 2", "id: 3", "id: 4"]
+    sent_ids = re.findall(r"^id: (\d+)$", "".join(rest), re.MULTILINE)
+    assert sent_ids == ["2", "3", "4"]
 
 
 def queued_run_without_user(system: System) -> str:

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 logger = logging.getLogger(__name__)
@@ -34,10 +34,8 @@ class Database:
         self.url = url
         self.engine = _create_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._read_sessions = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY_OPTION: True}),
-            expire_on_commit=False,
-        )
+        self._read_engine = self.engine.execution_options(**{READ_ONLY_OPTION: True})
+        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
         # SQLite lets one writer in at a time, and one that finds the database
         # locked sleeps in growing steps (1, 2, 5, 10, 15 ms ...) before trying
         # again. Writers of this process queue on a lock instead, so that each
@@ -84,6 +82,13 @@ class Database:
         """A session for reads only; nothing it does is committed."""
         with self._read_sessions() as session:
             yield session
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A connection for Core reads, without a session's bookkeeping, for
+        the reads that every event stream makes; nothing it does is committed."""
+        with self._read_engine.connect() as connection:
+            yield connection
 
     def upgrade(self) -> None:
         from flowdesk.db.migrate import upgrade

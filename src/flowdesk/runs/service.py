@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from flowdesk.db.models import Flow, Run, RunEvent, User
@@ -204,6 +204,53 @@ def last_event_seq(session: Session, run_id: str) -> int:
     return value or 0
 
 
+# What an event stream reads: whose run it is and whether it has finished, then
+# the events the page has not seen, as Core statements built once (every page
+# watching a run makes these reads).
+_WATCHED_RUN = select(Run.user_id, Run.state).where(Run.id == bindparam("run_id"))
+_EVENTS_AFTER = (
+    select(
+        RunEvent.seq,
+        RunEvent.kind,
+        RunEvent.level,
+        RunEvent.message,
+        RunEvent.created_at,
+        RunEvent.data,
+    )
+    .where(RunEvent.run_id == bindparam("run_id"), RunEvent.seq > bindparam("after"))
+    .order_by(RunEvent.seq)
+)
+
+
+@dataclass(frozen=True)
+class WatchedRun:
+    user_id: int | None
+    finished: bool
+    # The stored events after the one asked for, as `event_payload` gives them.
+    events: list[dict[str, Any]]
+
+
+def watched_run(connection: Connection, run_id: str, after: int) -> WatchedRun:
+    """The run's owner and whether it has finished, and its stored events
+    after `after`; raises NotFound for an unknown run."""
+    row = connection.execute(_WATCHED_RUN, {"run_id": run_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"There is no run with the id '{run_id}'.")
+    return WatchedRun(
+        user_id=row.user_id,
+        finished=row.state in states.FINISHED,
+        events=stored_payloads(connection, run_id, after),
+    )
+
+
+def stored_payloads(
+    connection: Connection, run_id: str, after: int
+) -> list[dict[str, Any]]:
+    """The run's stored events after `after`, as live pages receive them."""
+    rows = connection.execute(_EVENTS_AFTER, {"run_id": run_id, "after": after})
+    return [_payload(*row) for row in rows]
+
+
 def get_run(session: Session, run_id: str) -> Run:
     run = session.get(Run, run_id)
     if run is None:
@@ -320,13 +367,26 @@ async def cancel_run(system: System, run_id: str) -> bool:
 
 def event_payload(event: RunEvent) -> dict[str, Any]:
     """The JSON form of a stored event, as live pages receive it."""
+    return _payload(
+        event.seq, event.kind, event.level, event.message, event.created_at, event.data
+    )
+
+
+def _payload(
+    seq: int,
+    kind: str,
+    level: str,
+    message: str,
+    at: datetime,
+    data: dict[str, Any] | None,
+) -> dict[str, Any]:
     payload: dict[str, Any] = {
-        "seq": event.seq,
-        "kind": event.kind,
-        "level": event.level,
-        "message": event.message,
-        "at": event.created_at.isoformat(),
+        "seq": seq,
+        "kind": kind,
+        "level": level,
+        "message": message,
+        "at": at.isoformat(),
     }
-    if event.data:
-        payload.update(event.data)
+    if data:
+        payload.update(data)
     return payload

@@ -277,22 +277,41 @@ def delete_connection(session: Session, name: str) -> None:
     logger.info("connection %s deleted", name)
 
 
+# Read for every run, as Core built once: the ORM's entities cost several
+# times as much and the run needs only these columns (docs/benchmarks.md).
+_RUN_CONNECTIONS = select(
+    ConnectionRow.name,
+    ConnectionRow.base_url,
+    ConnectionRow.headers,
+    ConnectionRow.auth,
+)
+
+
 def load_connections(session: Session) -> dict[str, Connection]:
     """Every connection as the engine uses it, for one run."""
-    return {row.name: engine_connection(row) for row in list_connections(session)}
+    rows = session.connection().execute(_RUN_CONNECTIONS)
+    return {
+        name: engine_connection(name, base_url, headers, auth)
+        for name, base_url, headers, auth in rows
+    }
 
 
-def engine_connection(row: ConnectionRow) -> Connection:
-    auth = None
-    if row.auth:
-        auth = Authentication(
-            kind=row.auth["kind"],
-            secret=row.auth["secret"],
-            username=row.auth.get("username"),
-            location=row.auth.get("location", "header"),
-            param_name=row.auth.get("param_name"),
+def engine_connection(
+    name: str,
+    base_url: str,
+    headers: dict[str, Any] | None,
+    auth: dict[str, Any] | None,
+) -> Connection:
+    authentication = None
+    if auth:
+        authentication = Authentication(
+            kind=auth["kind"],
+            secret=auth["secret"],
+            username=auth.get("username"),
+            location=auth.get("location", "header"),
+            param_name=auth.get("param_name"),
         )
-    return Connection(row.name, row.base_url, dict(row.headers or {}), auth)
+    return Connection(name, base_url, dict(headers or {}), authentication)
 
 
 def describe_auth(auth: dict[str, Any] | None) -> str:

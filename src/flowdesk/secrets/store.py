@@ -135,10 +135,14 @@ def delete_secret(session: Session, name: str) -> None:
     logger.info("secret %s deleted", name)
 
 
+# Read for every run: built once, and run on the session's connection.
+_RUN_SECRETS = select(Secret.name, Secret.ciphertext)
+
+
 def load_secrets(session: Session, settings: Settings) -> dict[str, str]:
     """Every readable secret's value, for one run. A secret that cannot be
     decrypted is left out (a flow using it fails naming it) and logged."""
-    rows = session.execute(select(Secret.name, Secret.ciphertext)).all()
+    rows = session.connection().execute(_RUN_SECRETS).all()
     if not rows:
         return {}
     box = secret_box(settings)

@@ -9,7 +9,8 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,11 +26,12 @@ from flowdesk.formatting import run_duration
 from flowdesk.runs import states
 from flowdesk.runs.runner import FLUSH_DELAY_SECONDS
 from flowdesk.runs.service import (
+    WatchedRun,
     cancel_run,
-    event_payload,
     get_run,
-    last_event_seq,
     run_events,
+    stored_payloads,
+    watched_run,
 )
 from flowdesk.web.auth import Viewer
 from flowdesk.web.launch import (
@@ -43,6 +45,7 @@ from flowdesk.web.launch import (
 )
 
 if TYPE_CHECKING:
+    from flowdesk.runs.events import Subscription
     from flowdesk.system import System
 
 logger = logging.getLogger(__name__)
@@ -278,65 +281,121 @@ def framed_result(html: str, nonce: str) -> str:
     return html[: doctype.end()] + "\n" + reporter + html[doctype.end() :]
 
 
-def has_more_events(session: Session, run_id: str, viewer: Viewer, after: int) -> bool:
-    """Whether a stream opened after event `after` would send anything: False
-    once the run has finished and the page has seen its last event."""
-    run = visible_run(session, run_id, viewer)
-    return run.state not in states.FINISHED or last_event_seq(session, run_id) > after
+class LiveEvents:
+    """A page's stream of a run's events, opened: subscribed to the live ones
+    before the stored ones were read, so that nothing published in between is
+    lost. `close` lets go of the subscription; the response calls it however
+    the stream ends, even should it never have begun."""
+
+    def __init__(
+        self,
+        system: System,
+        subscription: Subscription,
+        backlog: list[dict[str, Any]],
+        after: int,
+        exits: AsyncExitStack,
+    ) -> None:
+        self._system = system
+        self._subscription = subscription
+        self._backlog = backlog
+        self._after = after
+        self._exits = exits
+
+    def messages(self) -> AsyncIterator[str]:
+        return event_stream(
+            self._system, self._subscription, self._backlog, self._after
+        )
+
+    async def close(self) -> None:
+        await self._exits.aclose()
 
 
-async def event_stream(system: System, run_id: str, after: int) -> AsyncIterator[str]:
-    """The run's events after `after`: the stored ones first, then live ones
-    from the bus, until the run's final state."""
-    yield f"retry: {RETRY_MILLISECONDS}\n\n"
+async def open_event_stream(
+    system: System, run_id: str, after: int, may_see: Callable[[int | None], bool]
+) -> LiveEvents | None:
+    """The run's events after `after` for a page whose viewer `may_see` runs of
+    a user; None once the run has finished and the page has seen its last
+    event. NotFound, worded as for a run that does not exist, when the viewer
+    may not see it."""
+    exits = AsyncExitStack()
+    try:
+        subscription = await exits.enter_async_context(system.bus.subscribe(run_id))
+        # One thread call, two Core reads: every Start Flow opens a stream.
+        watched = await asyncio.to_thread(_read_watched, system, run_id, after)
+        if not may_see(watched.user_id):
+            raise NotFound(f"There is no run with the id '{run_id}'.")
+    except BaseException:
+        await exits.aclose()
+        raise
+    if watched.finished and not watched.events:
+        await exits.aclose()
+        return None
+    return LiveEvents(system, subscription, watched.events, after, exits)
 
-    # Subscribed before the backlog is read, so that nothing published in
-    # between is lost; what arrives twice is dropped by its sequence number.
-    async with system.bus.subscribe(run_id) as subscription:
-        sent = after
-        batch = await _stored_after(system, run_id, sent)
-        # The runner publishes a log line before it stores it, so one that went
-        # out just before the subscription may have missed the backlog too; it
-        # is stored within the runner's flush delay, where a second look finds it.
-        wait = SETTLE_SECONDS
-        while True:
-            for event in batch:
-                if event["seq"] <= sent:
-                    continue
-                yield sse_message(event)
-                sent = event["seq"]
-                if is_final(event):
-                    # One event wakes every watcher of the run: let the others
-                    # send it too before this stream is torn down.
-                    await asyncio.sleep(0)
-                    return
 
-            live = await subscription.get(wait)
-            if live is None:
-                if subscription.overflowed:
-                    return  # the page reconnects and catches up from the store
-                # Quiet for a while: keep the connection open, and pick up
-                # anything the bus did not bring (a run in another process).
-                batch = await _stored_after(system, run_id, sent)
-                if not batch and wait != SETTLE_SECONDS:
-                    yield ": heartbeat\n\n"
-                # A bus cut off from the other processes brings nothing of a run
-                # executed elsewhere, so the store is read often meanwhile.
-                wait = HEARTBEAT_SECONDS if system.bus.live else STORE_POLL_SECONDS
-            elif live["seq"] > sent + 1:
-                batch = [*await _fill_gap(system, run_id, sent, live["seq"]), live]
-            else:
-                batch = [live]
+def _read_watched(system: System, run_id: str, after: int) -> WatchedRun:
+    with system.db.read_connection() as connection:
+        return watched_run(connection, run_id, after)
+
+
+async def event_stream(
+    system: System,
+    subscription: Subscription,
+    backlog: list[dict[str, Any]],
+    after: int,
+) -> AsyncIterator[str]:
+    """The run's events after `after`: `backlog`, the stored ones read after
+    `subscription` began, then live ones, until the run's final state."""
+    run_id = subscription.run_id
+    sent = after
+    batch = backlog
+    # What is ready goes out as one chunk: the stored events of a run that
+    # has finished, say, in a single write rather than one each.
+    chunk = [f"retry: {RETRY_MILLISECONDS}\n\n"]
+    # The runner publishes a log line before it stores it, so one that went
+    # out just before the subscription may have missed the backlog too; it
+    # is stored within the runner's flush delay, where a second look finds it.
+    wait = SETTLE_SECONDS
+    while True:
+        for event in batch:
+            if event["seq"] <= sent:
+                continue
+            chunk.append(sse_message(event))
+            sent = event["seq"]
+            if is_final(event):
+                yield "".join(chunk)
+                # One event wakes every watcher of the run: let the others
+                # send it too before this stream is torn down.
+                await asyncio.sleep(0)
+                return
+        if chunk:
+            yield "".join(chunk)
+            chunk = []
+
+        live = await subscription.get(wait)
+        if live is None:
+            if subscription.overflowed:
+                return  # the page reconnects and catches up from the store
+            # Quiet for a while: keep the connection open, and pick up
+            # anything the bus did not bring (a run in another process).
+            batch = await _stored_after(system, run_id, sent)
+            if not batch and wait != SETTLE_SECONDS:
+                chunk.append(": heartbeat\n\n")
+            # A bus cut off from the other processes brings nothing of a run
+            # executed elsewhere, so the store is read often meanwhile.
+            wait = HEARTBEAT_SECONDS if system.bus.live else STORE_POLL_SECONDS
+        elif live["seq"] > sent + 1:
+            batch = [*await _fill_gap(system, run_id, sent, live["seq"]), live]
+        else:
+            batch = [live]
 
 
 async def _stored_after(
     system: System, run_id: str, after: int
 ) -> list[dict[str, Any]]:
     def read() -> list[dict[str, Any]]:
-        with system.db.reading() as session:
-            return [
-                event_payload(event) for event in run_events(session, run_id, after)
-            ]
+        with system.db.read_connection() as connection:
+            return stored_payloads(connection, run_id, after)
 
     return await asyncio.to_thread(read)
 

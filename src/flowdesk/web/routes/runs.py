@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from urllib.parse import quote
 
@@ -13,16 +12,17 @@ from fastapi.responses import (
     Response,
     StreamingResponse,
 )
+from starlette.types import Receive, Scope, Send
 
 from flowdesk.errors import FlowdeskError
 from flowdesk.web.auth import RUN_SCOPES, Viewer, csrf_protected, require, system_of
 from flowdesk.web.routes.interactive import show_outcome
 from flowdesk.web.run_page import (
     RESULT_CSP,
+    LiveEvents,
     cancel_visible_run,
-    event_stream,
     framed_result,
-    has_more_events,
+    open_event_stream,
     rerun_visible_run,
     result_html,
     run_view,
@@ -48,22 +48,35 @@ async def run_events_stream(
     after: int = 0,
     viewer: Viewer = Depends(require(*RUN_SCOPES)),
 ) -> Response:
-    system = system_of(request)
     # EventSource sends the last id it saw when it reconnects.
     after = _last_event_id(request) or after
-
-    def check() -> bool:
-        with system.db.reading() as session:
-            return has_more_events(session, run_id, viewer, after)
-
-    if not await asyncio.to_thread(check):
+    events = await open_event_stream(
+        system_of(request), run_id, after, viewer.may_see_run
+    )
+    if events is None:
         # 204 tells EventSource to stop reconnecting: the run is over.
         return Response(status_code=204)
-    return StreamingResponse(
-        event_stream(system, run_id, after),
-        media_type="text/event-stream",
-        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
-    )
+    return EventStreamResponse(events)
+
+
+class EventStreamResponse(StreamingResponse):
+    """Server-sent events that let go of their subscription however the
+    response ends: a client gone before the first chunk never starts the
+    generator, whose own clean-up would then never run."""
+
+    def __init__(self, events: LiveEvents) -> None:
+        super().__init__(
+            events.messages(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+        self._events = events
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._events.close()
 
 
 @router.get("/runs/{run_id}/result")
