@@ -4,7 +4,9 @@ the moment a slot frees, without polling."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +15,9 @@ from flowdesk.runs import states
 from flowdesk.runs.executor import LocalExecutor
 from flowdesk.runs.recovery import fail_interrupted
 from flowdesk.runs.runner import ClaimedRun
-from flowdesk.runs.service import start_run
-from flowdesk.system import System
+from flowdesk.runs.service import ANSWER_WAIT_SECONDS, start_run, start_run_answered
+from flowdesk.settings import Settings
+from flowdesk.system import System, open_system
 from tests.runs.conftest import finished_state, stored_run, wait_for_state
 from tests.support.stored_flows import SLEEPY_FLOW, apply_flow
 
@@ -162,14 +165,59 @@ async def test_executor_claimed_run_on_its_way_to_the_loop_is_not_taken_for_dead
     hand_over = executor.run_claimed
     swept: list[list[str]] = []
 
-    def sweep_first(claimed: ClaimedRun) -> None:
+    def sweep_first(claimed: ClaimedRun, *, wait: float | None) -> Callable[[], None]:
         # The recovery sweep of this process, between the creating commit and
         # the run's task reaching the event loop.
         swept.append(fail_interrupted(running_system))
-        hand_over(claimed)
+        return hand_over(claimed, wait=wait)
 
     monkeypatch.setattr(executor, "run_claimed", sweep_first)
     run = start_run(running_system, "sleepy", {"seconds": 0}, "form")
 
     assert swept == [[]]
     assert await finished_state(running_system, run.id) == states.SUCCEEDED
+
+
+async def test_run_started_for_a_page_begins_when_told(running_system: System) -> None:
+    apply_flow(running_system, SLEEPY_FLOW)
+
+    started = start_run_answered(running_system, "sleepy", {"seconds": 0}, "form")
+    stored, _events = stored_run(running_system, started.run.id)
+    assert stored.state == states.RUNNING  # claimed at creation, held here
+    assert running_system.executor.holds(started.run.id)
+
+    started.begin()
+    started.begin()  # once is all it takes; again does nothing
+
+    assert await finished_state(running_system, started.run.id) == states.SUCCEEDED
+    _stored, events = stored_run(running_system, started.run.id)
+    assert [event.data for event in events if event.kind == "state"][:2] == [
+        {"state": states.QUEUED},
+        {"state": states.RUNNING},
+    ]
+
+
+async def test_run_started_for_a_page_begins_on_its_own_if_never_told(
+    running_system: System,
+) -> None:
+    apply_flow(running_system, SLEEPY_FLOW)
+
+    started = start_run_answered(running_system, "sleepy", {"seconds": 0}, "form")
+    await asyncio.sleep(ANSWER_WAIT_SECONDS * 4)
+
+    assert await finished_state(running_system, started.run.id) == states.SUCCEEDED
+
+
+async def test_stopping_cancels_a_run_waiting_to_begin(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", load_examples=False)
+    system = open_system(settings)
+    await system.executor.start()
+    try:
+        apply_flow(system, SLEEPY_FLOW)
+        started = start_run_answered(system, "sleepy", {"seconds": 5}, "form")
+        await system.executor.stop()
+
+        stored, _events = stored_run(system, started.run.id)
+        assert stored.state == states.CANCELLED
+    finally:
+        system.db.dispose()

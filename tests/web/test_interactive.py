@@ -9,11 +9,13 @@ from urllib.parse import quote, unquote
 
 import pytest
 from sqlalchemy import select
+from starlette.types import Message
 
 from flowdesk.db.models import User
 from flowdesk.runs.service import create_run
 from flowdesk.system import System
 from flowdesk.web.app import create_app
+from flowdesk.web.routes.interactive import RunStartedRedirect
 from tests.support.interactive import (
     PASSWORD,
     TestClient,
@@ -545,3 +547,33 @@ def test_past_runs_are_linked_from_the_run_they_started(
 
     assert f'href="/runs/{run_id}"' in page
     assert "link" in page
+
+
+async def test_run_started_redirect_begins_the_run_after_sending() -> None:
+    happened: list[str] = []
+
+    async def send(message: Message) -> None:
+        happened.append(message["type"])
+
+    redirect = RunStartedRedirect("/runs/r1", lambda: happened.append("begin"))
+    await redirect({"type": "http"}, _no_body, send)
+
+    assert happened == ["http.response.start", "http.response.body", "begin"]
+    assert redirect.status_code == 303
+
+
+async def test_run_started_redirect_begins_the_run_when_sending_fails() -> None:
+    begun: list[bool] = []
+
+    async def send(_message: Message) -> None:
+        raise OSError("the client went away")
+
+    redirect = RunStartedRedirect("/runs/r1", lambda: begun.append(True))
+    with pytest.raises(OSError):
+        await redirect({"type": "http"}, _no_body, send)
+
+    assert begun == [True]
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}

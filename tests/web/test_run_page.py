@@ -356,6 +356,8 @@ def test_events_send_heartbeats_while_quiet(
     client: TestClient, system: System, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(run_page, "HEARTBEAT_SECONDS", 0.05)
+    # Quiet from well before the run's sleep ends, however late the page opens.
+    monkeypatch.setattr(run_page, "SETTLE_SECONDS", 0.05)
     run_id = start_slow(client)
 
     body = client.get(f"/runs/{run_id}/events").text

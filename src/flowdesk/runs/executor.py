@@ -7,7 +7,7 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -118,6 +118,8 @@ class LocalExecutor:
         self._endings: dict[str, asyncio.Task[str]] = {}
         # Runs claimed at creation whose task is not on the loop yet (`holds`).
         self._claiming: set[str] = set()
+        # Of those, the ones waiting for their caller's go (`run_claimed`).
+        self._waiting: dict[str, Callable[[], None]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -174,16 +176,35 @@ class LocalExecutor:
         else:
             loop.call_soon_threadsafe(self._slots.release)
 
-    def run_claimed(self, claimed: ClaimedRun) -> None:
+    def run_claimed(
+        self, claimed: ClaimedRun, *, wait: float | None = None
+    ) -> Callable[[], None]:
         """Run a committed run that was claimed, in the slot reserved for it,
-        in the transaction that created it; safe to call from any thread."""
+        in the transaction that created it; safe to call from any thread.
+
+        With `wait`, the run begins when the returned function is called (on
+        the loop), or `wait` seconds from now should nobody call it: a page's
+        request answers first, then its run takes the loop."""
         loop = self._loop
         if loop is None:
             raise RuntimeError("the executor was not started")
-        if _running_loop() is loop:
-            self._spawn_claimed(claimed)
+        begun = False
+
+        def begin() -> None:  # on the loop only, so `begun` needs no lock
+            nonlocal begun
+            if not begun:
+                begun = True
+                self._waiting.pop(claimed.run_id, None)
+                self._spawn_claimed(claimed)
+
+        if wait is not None:
+            self._waiting[claimed.run_id] = begin
+            loop.call_soon_threadsafe(loop.call_later, wait, begin)
+        elif _running_loop() is loop:
+            begin()
         else:
-            loop.call_soon_threadsafe(self._spawn_claimed, claimed)
+            loop.call_soon_threadsafe(begin)
+        return begin
 
     def holds(self, run_id: str) -> bool:
         # `_claiming` first: `_spawn_claimed` adds the task before it lets go
@@ -365,6 +386,9 @@ class LocalExecutor:
         """Cancel whatever still runs; each run records that it was cancelled."""
         if self._heartbeat is not None:
             self._heartbeat.cancel()
+        # Begun so as to be cancelled below, and recorded as such.
+        for begin in list(self._waiting.values()):
+            begin()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,11 @@ def new_run_values(
     return values, loaded
 
 
+# A run started for a page begins once the page's answer is out, or this long
+# after its creation should the answer never say so (`start_run_answered`).
+ANSWER_WAIT_SECONDS = 0.05
+
+
 def start_run(
     system: System,
     flow_id: str,
@@ -121,10 +127,48 @@ def start_run(
     When this process executes runs itself and has a slot free, the run is
     claimed in that same transaction: its first step then starts without a
     second write, a worker thread and a query in between."""
+    return _start(system, flow_id, inputs, trigger, user, parent_run_id, wait=None).run
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    run: Run
+    # Begins the run now, if it waits for it; on the event loop only.
+    begin: Callable[[], None]
+
+
+def start_run_answered(
+    system: System,
+    flow_id: str,
+    inputs: dict[str, Any],
+    trigger: str,
+    *,
+    user: User | None = None,
+) -> StartedRun:
+    """As `start_run`, for a request whose answer (the redirect to the run's
+    page) should go out before the run takes the event loop: a run claimed at
+    creation begins when `begin` is called, at the latest after
+    ANSWER_WAIT_SECONDS. Its first step would otherwise run ahead of the
+    answer, which waited for the step's CPU time (docs/benchmarks.md)."""
+    return _start(
+        system, flow_id, inputs, trigger, user, None, wait=ANSWER_WAIT_SECONDS
+    )
+
+
+def _start(
+    system: System,
+    flow_id: str,
+    inputs: dict[str, Any],
+    trigger: str,
+    user: User | None,
+    parent_run_id: str | None,
+    *,
+    wait: float | None,
+) -> StartedRun:
     executor = system.executor
     if isinstance(executor, LocalExecutor) and executor.take_slot_now():
         return _start_claimed(
-            system, executor, flow_id, inputs, trigger, user, parent_run_id
+            system, executor, flow_id, inputs, trigger, user, parent_run_id, wait
         )
 
     with system.db.transaction() as session:
@@ -133,7 +177,11 @@ def start_run(
         )
     _log_created(run, "queued", user)
     executor.submit(run.id)
-    return run
+    return StartedRun(run, _begun_already)
+
+
+def _begun_already() -> None:
+    """A queued run's `begin`: the executor starts it when a slot is free."""
 
 
 def _start_claimed(
@@ -144,7 +192,8 @@ def _start_claimed(
     trigger: str,
     user: User | None,
     parent_run_id: str | None,
-) -> Run:
+    wait: float | None,
+) -> StartedRun:
     # Imported here: the runner imports this module.
     from flowdesk.runs.runner import claim_created
 
@@ -165,12 +214,12 @@ def _start_claimed(
     except BaseException:
         executor.give_slot_back(run_id)
         raise
-    executor.run_claimed(claimed)
+    begin = executor.run_claimed(claimed, wait=wait)
     # An object outside any session, for the caller to read (the id, the
     # state): the row itself was written as Core by `claim_created`.
     run = Run(**row)
     _log_created(run, "created", user)
-    return run
+    return StartedRun(run, begin)
 
 
 def _log_created(run: Run, how: str, user: User | None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -32,7 +32,7 @@ from flowdesk.inputs import (
     to_params,
     validate_input,
 )
-from flowdesk.runs.service import start_run
+from flowdesk.runs.service import start_run_answered
 from flowdesk.web.auth import Viewer
 
 if TYPE_CHECKING:
@@ -133,6 +133,8 @@ class Outcome:
 
     run: Run | None = None
     page: LaunchPage | None = None
+    # Begins the started run, which waits for the answer to go out first.
+    begin: Callable[[], None] | None = None
 
 
 def open_link(system: System, flow_id: str, params: Params, viewer: Viewer) -> Outcome:
@@ -147,7 +149,9 @@ def open_link(system: System, flow_id: str, params: Params, viewer: Viewer) -> O
     notice = None
     if wants_start and target.starts_from_links:
         try:
-            run = start_run(system, flow_id, data, "link", user=viewer.user)
+            started = start_run_answered(
+                system, flow_id, data, "link", user=viewer.user
+            )
         except InputError as error:
             errors = error.errors
             notice = (
@@ -155,7 +159,7 @@ def open_link(system: System, flow_id: str, params: Params, viewer: Viewer) -> O
                 "need fixing first. Correct them and press Start Flow."
             )
         else:
-            return Outcome(run=run)
+            return Outcome(run=started.run, begin=started.begin)
     elif wants_start:
         errors = validate_input(target.schema, apply_defaults(target.schema, data))
         notice = (
@@ -193,11 +197,11 @@ def submit_form(
         return Outcome(page=_page(target, form, data, None))
 
     try:
-        run = start_run(system, flow_id, data, "form", user=viewer.user)
+        started = start_run_answered(system, flow_id, data, "form", user=viewer.user)
     except InputError as error:
         form = build_form(target.schema, data, error.errors)
         return Outcome(page=_page(target, form, data, None, status_code=422))
-    return Outcome(run=run)
+    return Outcome(run=started.run, begin=started.begin)
 
 
 def rerun(system: System, run: Run, viewer: Viewer) -> Outcome:
@@ -206,7 +210,9 @@ def rerun(system: System, run: Run, viewer: Viewer) -> Outcome:
     with system.db.reading() as session:
         target = _rerun_target(session, run.flow_id, viewer)
     try:
-        started = start_run(system, run.flow_id, run.inputs, "rerun", user=viewer.user)
+        started = start_run_answered(
+            system, run.flow_id, run.inputs, "rerun", user=viewer.user
+        )
     except InputError as error:
         if target is None:
             raise
@@ -218,7 +224,7 @@ def rerun(system: System, run: Run, viewer: Viewer) -> Outcome:
             "again. Check the values below and press Start Flow."
         )
         return Outcome(page=_page(target, form, data, notice, status_code=422))
-    return Outcome(run=started)
+    return Outcome(run=started.run, begin=started.begin)
 
 
 def _rerun_target(session: Session, flow_id: str, viewer: Viewer) -> Launchable | None:

@@ -3,11 +3,13 @@ shared links), starting a run from it, and a flow's past runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
+from starlette.types import Receive, Scope, Send
 
 from flowdesk.auth.scopes import FLOW_RUN
 from flowdesk.runs.service import list_runs
@@ -101,9 +103,27 @@ def past_runs(
 def show_outcome(request: Request, outcome: Outcome) -> Response:
     """A started run goes to its page; otherwise the launch form is shown."""
     if outcome.run is not None:
-        return RedirectResponse(f"/runs/{quote(outcome.run.id)}", status_code=303)
+        url = f"/runs/{quote(outcome.run.id)}"
+        if outcome.begin is None:
+            return RedirectResponse(url, status_code=303)
+        return RunStartedRedirect(url, outcome.begin)
     assert outcome.page is not None, "an outcome has either a run or a page"
     return render_launch(request, outcome.page)
+
+
+class RunStartedRedirect(RedirectResponse):
+    """The redirect to a new run's page, which begins the run once it has gone
+    out, however sending it ended."""
+
+    def __init__(self, url: str, begin: Callable[[], None]) -> None:
+        super().__init__(url, status_code=303)
+        self._begin = begin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._begin()
 
 
 def render_launch(request: Request, page: LaunchPage) -> Response:
