@@ -357,7 +357,7 @@ def test_events_send_heartbeats_while_quiet(
 ) -> None:
     monkeypatch.setattr(run_page, "HEARTBEAT_SECONDS", 0.05)
     # Quiet from well before the run's sleep ends, however late the page opens.
-    monkeypatch.setattr(run_page, "SETTLE_SECONDS", 0.05)
+    monkeypatch.setattr(run_page, "SETTLE_SECONDS", 0.02)
     run_id = start_slow(client)
 
     body = client.get(f"/runs/{run_id}/events").text
