@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from flowdesk.db.models import Run, RunEvent
@@ -20,7 +20,14 @@ from flowdesk.engine.connections import Connection
 from flowdesk.errors import DefinitionError, StepFailed
 from flowdesk.flows.cache import LoadedVersion, versions
 from flowdesk.runs import states
-from flowdesk.runs.service import event_payload, last_event_seq, state_event
+from flowdesk.runs.service import (
+    INSERT_EVENTS,
+    INSERT_RUN,
+    event_payload,
+    event_row,
+    last_event_seq,
+    state_event,
+)
 from flowdesk.runs.subflows import ChildRuns
 from flowdesk.secrets.connections import load_connections
 from flowdesk.secrets.store import load_secrets
@@ -38,8 +45,6 @@ MAX_MESSAGE_CHARS = 10_000
 # The statements of every run's writes, built once: building one costs about
 # as much as running it. Columns to set are given as parameters; the `b_`
 # names are those of the conditions, apart from the columns'.
-_INSERT_RUN = insert(Run)
-_INSERT_EVENTS = insert(RunEvent)
 # Only while the run is still ours: a process that was taken for dead (frozen,
 # cut off) must not overwrite the end recorded for it since, nor a later
 # attempt of the run (recovery starts one), even one this process has claimed.
@@ -48,6 +53,23 @@ _UPDATE_OWN_RUN = update(Run).where(
     Run.state == states.RUNNING,
     Run.owner == bindparam("b_owner"),
     Run.attempt == bindparam("b_attempt"),
+)
+
+
+# The claim of a queued run, which also reads what running it takes.
+_CLAIM_QUEUED = (
+    update(Run)
+    .where(Run.id == bindparam("b_run_id"), Run.state == states.QUEUED)
+    .returning(
+        Run.flow_id,
+        Run.version_id,
+        Run.trigger,
+        Run.inputs,
+        Run.created_at,
+        Run.parent_run_id,
+        Run.user_id,
+        Run.attempt,
+    )
 )
 
 
@@ -114,12 +136,12 @@ def claim_created(
     # Core inserts: the ORM's unit of work costs several times as much per
     # statement, on the path every launch takes (docs/benchmarks.md).
     connection = session.connection()
-    connection.execute(_INSERT_RUN, row)
+    connection.execute(INSERT_RUN, row)
     queued = state_event(
         run_id, 1, states.QUEUED, values["status_message"], values["created_at"]
     )
     running = state_event(run_id, 2, states.RUNNING, message, now)
-    connection.execute(_INSERT_EVENTS, [event_row(queued), event_row(running)])
+    connection.execute(INSERT_EVENTS, [event_row(queued), event_row(running)])
     claimed = ClaimedRun(
         run_id=run_id,
         flow_id=values["flow_id"],
@@ -139,19 +161,6 @@ def claim_created(
     return row, claimed
 
 
-def event_row(event: RunEvent) -> dict[str, Any]:
-    """The column values of an event, for a Core insert."""
-    return {
-        "run_id": event.run_id,
-        "seq": event.seq,
-        "kind": event.kind,
-        "level": event.level or "info",
-        "message": event.message,
-        "data": event.data,
-        "created_at": event.created_at,
-    }
-
-
 def _claim(system: System, run_id: str) -> ClaimedRun | None:
     now = utcnow()
     message = states.DEFAULT_MESSAGES[states.RUNNING]
@@ -159,33 +168,26 @@ def _claim(system: System, run_id: str) -> ClaimedRun | None:
         # The conditional update is the claim: of two executors handed the same
         # run, exactly one sees a changed row. It reads the run as well, which
         # saves a query on the path from a run's creation to its first step.
-        run = session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.state == states.QUEUED)
-            .values(
-                state=states.RUNNING,
-                started_at=now,
-                heartbeat_at=now,
-                owner=system.owner,
-                status_message=message,
+        run = (
+            session.connection()
+            .execute(
+                _CLAIM_QUEUED,
+                {
+                    "b_run_id": run_id,
+                    "state": states.RUNNING,
+                    "started_at": now,
+                    "heartbeat_at": now,
+                    "owner": system.owner,
+                    "status_message": message,
+                },
             )
-            .returning(
-                Run.flow_id,
-                Run.version_id,
-                Run.trigger,
-                Run.inputs,
-                Run.created_at,
-                Run.parent_run_id,
-                Run.user_id,
-                Run.attempt,
-            )
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
+            .one_or_none()
+        )
         if run is None:
             return None
         seq = last_event_seq(session, run_id) + 1
         running = state_event(run_id, seq, states.RUNNING, message, now)
-        session.connection().execute(_INSERT_EVENTS, event_row(running))
+        session.connection().execute(INSERT_EVENTS, event_row(running))
         unstartable: RunEvent | None = None
         try:
             loaded = versions.fetch(session, run.version_id)
@@ -427,7 +429,7 @@ class RunExecution:
                 self._lost = True
                 return
             if events:
-                connection.execute(_INSERT_EVENTS, [event_row(e) for e in events])
+                connection.execute(INSERT_EVENTS, [event_row(e) for e in events])
 
     async def _finish(
         self,
