@@ -286,8 +286,10 @@ class RunExecution:
         services = ChildRuns(self.system, claimed.run_id, claimed.user_id)
         logger.info("run %s of %s started", claimed.run_id, claimed.flow_id)
         try:
-            result = await asyncio.wait_for(
-                claimed.loaded.compiled.execute(
+            # Not wait_for, which would run the flow in a task of its own: its
+            # first step would then wait for another turn of the event loop.
+            async with asyncio.timeout(settings.max_run_seconds):
+                result = await claimed.loaded.compiled.execute(
                     InputValues(claimed.inputs, claimed.loaded.input_shape),
                     run_info,
                     self,
@@ -295,9 +297,7 @@ class RunExecution:
                     secrets=claimed.secrets,
                     connections=claimed.connections,
                     services=services,
-                ),
-                settings.max_run_seconds,
-            )
+                )
         except StepFailed as failure:
             return await self._finish(states.FAILED, error=failure)
         except TimeoutError:
