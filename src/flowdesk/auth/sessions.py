@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from flowdesk.db.models import Group, User, UserGroup, WebSession
@@ -71,14 +71,15 @@ _LOOKUP = (
 )
 
 
-def resolve_session(session: Session, token: str) -> WebSession | None:
+def resolve_session(session: Session | Connection, token: str) -> WebSession | None:
     """The live session for a cookie token, or None when it is unknown, has
     expired, or its user was disabled or changed password since. The session
     and its user (groups loaded) are plain copies outside the ORM session."""
     if not token or len(token) > 200:
         return None
     token_hash = _hash(token)
-    rows = session.connection().execute(_LOOKUP, {"token_hash": token_hash}).all()
+    connection = session.connection() if isinstance(session, Session) else session
+    rows = connection.execute(_LOOKUP, {"token_hash": token_hash}).all()
     if not rows:
         return None
     first = rows[0]

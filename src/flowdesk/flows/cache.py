@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from flowdesk.db.models import FlowVersion
@@ -56,7 +56,7 @@ class VersionCache:
                 self._entries.popitem(last=False)
         return entry
 
-    def fetch(self, session: Session, version_id: int) -> LoadedVersion:
+    def fetch(self, session: Session | Connection, version_id: int) -> LoadedVersion:
         """The version `version_id`, whose stored definition is read only
         when the cache does not hold it: decoding a large definition costs more
         than everything else a request does with it."""

@@ -89,13 +89,13 @@ def _session_viewer(request: Request) -> Viewer | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    with system_of(request).db.reading() as session:
-        web_session = resolve_session(session, token)
-        if web_session is None:
-            return None
-        user = web_session.user
-        _ = user.groups  # loaded now, read after the session closes
-        return Viewer(user, web_session.csrf_token)
+    # A plain connection: the lookup is one Core select for every request,
+    # and a session's own bookkeeping would cost about as much again.
+    with system_of(request).db.read_connection() as connection:
+        web_session = resolve_session(connection, token)
+    if web_session is None:
+        return None
+    return Viewer(web_session.user, web_session.csrf_token)
 
 
 def _token_viewer(request: Request, authorization: str) -> Viewer | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from flowdesk.db.models import Flow, Run
@@ -92,7 +92,9 @@ _LAUNCH_CHECK = select(
 ).where(Flow.id == bindparam("flow_id"))
 
 
-def launchable_flow(session: Session, flow_id: str, viewer: Viewer) -> Launchable:
+def launchable_flow(
+    session: Session | Connection, flow_id: str, viewer: Viewer
+) -> Launchable:
     """The flow if it is interactive and visible to the viewer; otherwise the
     same NotFound as for a flow that does not exist, so nothing is revealed."""
     flow = session.execute(_LAUNCH_CHECK, {"flow_id": flow_id}).one_or_none()
@@ -141,8 +143,8 @@ def open_link(system: System, flow_id: str, params: Params, viewer: Viewer) -> O
     """A visit to the launch page: pre-fill the form from the query string and
     start at once when the link asks to, the flow allows it and the data is valid."""
     params = list(params)
-    with system.db.reading() as session:
-        target = launchable_flow(session, flow_id, viewer)
+    with system.db.read_connection() as connection:
+        target = launchable_flow(connection, flow_id, viewer)
     data = coerce_params(target.schema, params)
     wants_start = _start_requested(params)
 
@@ -186,8 +188,9 @@ def submit_form(
     """A post of the launch form: an Add/Remove button press re-renders the
     form; anything else starts a run or returns the form with its errors."""
     params = list(params)
-    with system.db.reading() as session:
-        target = launchable_flow(session, flow_id, viewer)
+    # A plain connection: one Core read, before every launch and launch page.
+    with system.db.read_connection() as connection:
+        target = launchable_flow(connection, flow_id, viewer)
     data = coerce_params(target.schema, params)
 
     action = next((value for name, value in params if name == ACTION_FIELD), "")
