@@ -46,7 +46,7 @@ def open_session(session: Session, user: User, lifetime: timedelta) -> NewSessio
 
 # The session, its user and the user's groups in one Core statement, built
 # once: this runs for every page and every event stream, and the ORM's get with
-# its two eager loads costs about five times as much CPU (docs/benchmarks.md).
+# its two eager loads costs about twice as much CPU (docs/benchmarks.md).
 _LOOKUP = (
     select(
         WebSession.csrf_token,
