@@ -86,7 +86,8 @@ class Database:
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:
         """A connection for Core reads, without a session's bookkeeping, for
-        the reads that every event stream makes; nothing it does is committed."""
+        the small reads that every request makes (its viewer, a launch check,
+        an event stream's backlog); nothing it does is committed."""
         with self._read_engine.connect() as connection:
             yield connection
 
