@@ -200,6 +200,9 @@ def _start(
             system, executor, flow_id, inputs, trigger, user, parent_run_id, wait
         )
 
+    # Core inserts rather than `create_run`'s ORM objects, which its callers
+    # go on to change in their session: this is every launch's path while all
+    # slots are busy (docs/benchmarks.md).
     with system.db.transaction() as session:
         values, _loaded = new_run_values(
             session, flow_id, inputs, trigger, user=user, parent_run_id=parent_run_id

@@ -103,10 +103,8 @@ def past_runs(
 def show_outcome(request: Request, outcome: Outcome) -> Response:
     """A started run goes to its page; otherwise the launch form is shown."""
     if outcome.run is not None:
-        url = f"/runs/{quote(outcome.run.id)}"
-        if outcome.begin is None:
-            return RedirectResponse(url, status_code=303)
-        return RunStartedRedirect(url, outcome.begin)
+        assert outcome.begin is not None, "a started run comes with its begin"
+        return RunStartedRedirect(f"/runs/{quote(outcome.run.id)}", outcome.begin)
     assert outcome.page is not None, "an outcome has either a run or a page"
     return render_launch(request, outcome.page)
 
