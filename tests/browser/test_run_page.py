@@ -4,9 +4,10 @@ with Rerun and New Inputs, the sandboxed HTML result, failure and Cancel."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.browser.conftest import Site
 from tests.browser.helpers import RUN_URL, run_id, wait_for_state
@@ -115,6 +116,28 @@ def test_result_is_sandboxed_and_sized_to_its_content(page: Page) -> None:
     # The result's document has an opaque origin: the app's cookies are out of reach.
     origin = frame.locator("html").evaluate("() => self.origin")
     assert origin == "null"
+
+
+def test_result_is_sized_when_the_page_script_runs_after_the_frame(
+    page: Page,
+) -> None:
+    start_slow(page, "0")
+    wait_for_state(page, "Succeeded")
+    frame = page.frame_locator("iframe[data-result-frame]")
+
+    # A finished run's page renders its frame at once; hold the page's script
+    # back until the frame has loaded and sent its first report unheard.
+    def late_script(route: Route) -> None:
+        time.sleep(1)
+        route.continue_()
+
+    page.route("**/static/js/run-page.js*", late_script)
+    page.reload()
+    expect(frame.locator("#end")).to_have_text("End of the report")
+
+    frame_element = page.locator("iframe[data-result-frame]")
+    expect(frame_element).to_have_attribute("data-sized", "true")
+    assert frame_element.evaluate("e => e.getBoundingClientRect().height") > 900
 
 
 def test_result_cannot_resize_its_frame_beyond_limits(page: Page) -> None:

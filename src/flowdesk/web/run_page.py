@@ -263,6 +263,14 @@ _SIZE_REPORTER = """<script nonce="{nonce}">
   }}
   new ResizeObserver(report).observe(document.documentElement);
   addEventListener("load", report);
+  // The page may start listening after the first report went out; it then
+  // asks again.
+  addEventListener("message", function (event) {{
+    if (event.source === parent && event.data && event.data.flowdeskAskHeight) {{
+      sent = 0;
+      report();
+    }}
+  }});
 }})();
 </script>
 <style>:where(html) {{ font-family: system-ui, sans-serif; line-height: 1.5; }}</style>

@@ -200,6 +200,12 @@ function watchResultFrame(root) {
     frame.style.height = `${Math.ceil(clamped)}px`;
     frame.dataset.sized = "true";
   });
+  // The frame may have loaded, and reported, before this module ran (a
+  // finished run's page renders the frame at once). Asking now reaches a
+  // loaded document; one still loading reports by itself once it has.
+  const ask = () => frame.contentWindow?.postMessage({ flowdeskAskHeight: true }, "*");
+  frame.addEventListener("load", ask);
+  ask();
 }
 
 const root = document.querySelector("[data-run-live]");
