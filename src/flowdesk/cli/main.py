@@ -135,7 +135,7 @@ def serve(
             )
     settings = system.settings
     uvicorn.run(
-        create_app(system),
+        create_app(system, freeze_start_up=True),
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,

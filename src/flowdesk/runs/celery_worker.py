@@ -29,6 +29,7 @@ from celery.signals import setup_logging
 from sqlalchemy import event
 
 from flowdesk.errors import ConfigError
+from flowdesk.memory import freeze_start_up_objects
 from flowdesk.runs.celery_app import QUEUE, TASK_NAME, make_celery
 from flowdesk.runs.celery_executor import BROKER_ERRORS, DispatchMarks
 from flowdesk.runs.executor import LocalExecutor
@@ -187,6 +188,7 @@ def run_worker(system: System, concurrency: int | None = None) -> int:
             slots,
             redis_location(system.settings.broker_url or ""),
         )
+        freeze_start_up_objects()
         worker.start()
         exit_code: int = worker.exitcode or 0
     finally:

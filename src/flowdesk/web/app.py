@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from flowdesk import __version__
+from flowdesk.memory import freeze_start_up_objects
 from flowdesk.runs.recovery import recover, sweep
 from flowdesk.schedules.scheduler import Scheduler
 from flowdesk.system import System
@@ -34,7 +35,11 @@ from flowdesk.web.templating import STATIC
 logger = logging.getLogger(__name__)
 
 
-def create_app(system: System) -> FastAPI:
+def create_app(system: System, *, freeze_start_up: bool = False) -> FastAPI:
+    """The app for `system`. `freeze_start_up` is for a process that serves
+    until it stops (`flowdesk serve`): once started, what start-up made is
+    left out of the garbage collector's passes (`memory`). Tests, which build
+    many apps in one process, leave it off."""
     scheduler = Scheduler(system.db, dispatch=system.executor.submit)
 
     @asynccontextmanager
@@ -47,6 +52,8 @@ def create_app(system: System) -> FastAPI:
             )
         sweeper = asyncio.get_running_loop().create_task(sweep(system))
         schedules = asyncio.get_running_loop().create_task(scheduler.run())
+        if freeze_start_up:
+            freeze_start_up_objects()
         try:
             yield
         finally:
