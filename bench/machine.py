@@ -19,6 +19,30 @@ def load_average() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
+def cpu_times() -> list[int] | None:
+    """The machine's CPU time counters (`/proc/stat`, in ticks), for
+    `stolen_percent`; None where there are none."""
+    try:
+        first_line = Path("/proc/stat").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return [int(value) for value in first_line.split()[1:]]
+
+
+def stolen_percent(since: list[int] | None) -> float | None:
+    """The share of CPU time since `since` that the hypervisor gave to other
+    guests ("steal"): on a virtual machine this moves every figure, and the
+    load average does not show it."""
+    now = cpu_times()
+    if since is None or now is None or len(now) < 8:
+        return None
+    spent = [after - before for before, after in zip(since, now, strict=False)]
+    # user, nice, system, idle, iowait, irq, softirq, steal; guest time is
+    # counted in user time already.
+    total = sum(spent[:8])
+    return round(100 * spent[7] / total, 1) if total else None
+
+
 def describe() -> dict[str, Any]:
     return {
         "cpu_count": os.cpu_count(),

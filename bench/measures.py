@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 import fixtures
+import machine
 from bare import Answer, BareConnection
 from client import (
     SESSION_COOKIE,
@@ -316,6 +317,7 @@ async def sse_watchers(
         raise BenchError("the signed-in client holds no session cookie")
     token = await csrf_token(client, fixtures.WAITING)
     rounds: list[list[float]] = []
+    stolen: list[float | None] = []
     for _round in range(plan.watcher_rounds):
         run_id = await launch(client, fixtures.WAITING, token)
         watchers = [
@@ -331,6 +333,7 @@ async def sse_watchers(
         # The thousand streams' arrivals are stamped in this process: a pass
         # of its own collector meanwhile would be counted as the server's.
         gc.disable()
+        cpu_before = machine.cpu_times()
         try:
             answer = await client.post(
                 f"/runs/{run_id}/cancel", headers={"x-csrf-token": token}
@@ -340,6 +343,7 @@ async def sse_watchers(
             await asyncio.wait_for(asyncio.gather(*tasks), 60)
         finally:
             gc.enable()
+        stolen.append(machine.stolen_percent(cpu_before))
         latencies = []
         for watcher in watchers:
             assert watcher.final is not None and watcher.final_at is not None
@@ -354,9 +358,13 @@ async def sse_watchers(
     findings.notes["sse_watchers"] = "; ".join(
         f"round {index + 1}: first {latencies[0]:.1f} ms, median"
         f" {median(latencies):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms,"
-        f" last {latencies[-1]:.1f} ms"
-        for index, latencies in enumerate(rounds)
+        f" last {latencies[-1]:.1f} ms, {_stolen(share)} stolen"
+        for index, (latencies, share) in enumerate(zip(rounds, stolen, strict=True))
     )
+
+
+def _stolen(share: float | None) -> str:
+    return "unknown CPU" if share is None else f"{share}% of the CPU"
 
 
 async def _connect_all(

@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = PLANS["smoke" if options.smoke else "quick" if options.quick else "full"]
     open_files = raise_open_file_limit()
     report: dict[str, Any] = {"mode": plan.name, "machine": machine.describe()}
+    cpu_at_start = machine.cpu_times()
 
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="flowdesk-bench-") as folder:
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         report["peers"] = measure_prefect(plan, ours, findings.notes)
 
     report["machine"]["load_average_at_end"] = machine.load_average()
+    report["machine"]["cpu_stolen_percent"] = machine.stolen_percent(cpu_at_start)
     report["seconds_taken"] = round(time.monotonic() - began, 1)
     report["notes"] = findings.notes
     options.out.parent.mkdir(parents=True, exist_ok=True)
