@@ -13,10 +13,10 @@ def freeze_start_up_objects() -> None:
 
     Start-up leaves about 150,000 objects that live as long as the process:
     modules, classes, routes, compiled schemas and templates. A full collection
-    walks every one of them, and on a 2-core machine that took about 100 ms,
+    walks every one of them, and on a 2-core machine that took 85-103 ms,
     during which no request was answered and no run event went out; it
     happened every thousand launches or so. Frozen, they are skipped, and a
-    full collection walks only what was made since (about 10 ms). The cost is
+    full collection walks only what was made since (10-16 ms). The cost is
     that a frozen object caught in a reference cycle later is never freed,
     which start-up's objects, living until the process ends, do not mind.
     """
